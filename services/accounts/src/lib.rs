@@ -1,0 +1,47 @@
+//! Accounts: users, credentials, sessions and roles.
+//!
+//! Owns the `accounts_*` tables. Issues short-lived JWT access tokens (verified everywhere
+//! by `web::Authenticated` with no call back here) and opaque refresh tokens, stored only
+//! as hashes and rotated on every use; presenting an already-rotated refresh token revokes
+//! its whole session, since it means a copy is in someone else's hands.
+//!
+//! It knows no other service: what others need (a user signed up) goes out on the bus as
+//! events typed in `contracts`.
+
+pub mod domain;
+pub mod http;
+mod migration;
+pub mod service;
+pub mod store;
+
+use runtime::{Context, Module, Routes};
+use std::sync::Arc;
+use utoipa::OpenApi as _;
+
+pub use service::{AuthError, AuthService, add_user};
+pub use store::User;
+
+/// The accounts service, as the node mounts it.
+pub struct Accounts;
+
+#[async_trait::async_trait]
+impl Module for Accounts {
+    fn name(&self) -> &'static str {
+        "accounts"
+    }
+
+    fn migrations(&self) -> Option<storage::Migrations> {
+        Some(storage::Migrations::of::<migration::Migrator>("accounts"))
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        http::AccountsApi::openapi()
+    }
+
+    async fn start(&self, context: &Context) -> anyhow::Result<Routes> {
+        let service = actix_web::web::Data::new(AuthService::from_context(context));
+        Ok(Arc::new(move |config| {
+            http::configure(config, service.clone())
+        }))
+    }
+}

@@ -1,0 +1,26 @@
+//! The platform: which services exist and how one node of it is put together.
+//!
+//! `main.rs` is only the command line; tests build the same node through [`node`].
+
+use runtime::{Module, Node};
+use std::sync::Arc;
+
+/// Every service of the platform, in start order.
+pub fn services() -> Vec<Arc<dyn Module>> {
+    vec![Arc::new(accounts::Accounts)]
+}
+
+/// A node mounting the services named in `only` (every service when empty).
+pub fn node(figment: runtime::settings::Figment, only: &[String]) -> anyhow::Result<Node> {
+    let known: Vec<&str> = services().iter().map(|service| service.name()).collect();
+    if let Some(unknown) = only.iter().find(|name| !known.contains(&name.as_str())) {
+        anyhow::bail!(
+            "unknown service `{unknown}`; the services are: {}",
+            known.join(", ")
+        );
+    }
+    let mounted = services()
+        .into_iter()
+        .filter(|service| only.is_empty() || only.iter().any(|name| name == service.name()));
+    Ok(Node::new(figment)?.mount_all(mounted))
+}

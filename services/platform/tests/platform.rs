@@ -1,0 +1,274 @@
+//! The platform as its users meet it: the binary's commands, the node's operational
+//! endpoints, and the published contract.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use testkit::TestApp;
+
+const REGENERATE: &str = "cargo run -q -p platform -- openapi > openapi/openapi.json";
+
+fn figment() -> runtime::settings::Figment {
+    runtime::settings::Figment::new()
+}
+
+#[test]
+fn the_committed_openapi_document_matches_the_code() {
+    let generated = platform::node(figment(), &[])
+        .unwrap()
+        .openapi()
+        .to_pretty_json()
+        .unwrap();
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../openapi/openapi.json"
+    ))
+    .unwrap_or_default();
+    assert!(
+        generated.trim() == committed.trim(),
+        "openapi/openapi.json is out of date with the code; regenerate it with:\n    {REGENERATE}"
+    );
+}
+
+#[tokio::test]
+async fn the_node_serves_health_docs_spec_and_metrics() {
+    let app = TestApp::spawn(platform::services()).await.unwrap();
+
+    let live = app
+        .client
+        .get(app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    let ready = app
+        .client
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let report: Value = ready.json().await.unwrap();
+    assert_eq!(report["checks"]["database"], "ok");
+    assert_eq!(report["checks"]["bus"], "ok");
+    assert!(ready_has_request_id(&app).await);
+
+    let spec: Value = app
+        .client
+        .get(app.url("/api-docs/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = spec["paths"].as_object().unwrap();
+    for path in [
+        "/v1/auth/signup",
+        "/v1/auth/login",
+        "/v1/auth/refresh",
+        "/v1/auth/logout",
+        "/v1/me",
+        "/health/live",
+        "/health/ready",
+        "/metrics",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} is missing from the OpenAPI document"
+        );
+    }
+
+    let redirect = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert!(redirect.status().is_redirection());
+    assert_eq!(redirect.headers()["location"], "/docs/");
+    let page = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "the docs UI page is served");
+    // Its script and styles come from the binary, not a CDN.
+    assert!(!html.contains("://cdn") && !html.contains("unpkg.com"));
+    let script = app
+        .client
+        .get(app.url("/docs/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains("http_server_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/health/ready""#),
+        "latency is labelled by route template"
+    );
+    app.shutdown().await.unwrap();
+}
+
+async fn ready_has_request_id(app: &TestApp) -> bool {
+    let response = app
+        .client
+        .get(app.url("/health/live"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    response.headers()["x-request-id"] == "trace-me-42"
+}
+
+/// The docs page really renders: a headless browser runs Swagger UI, which fetches the
+/// spec from the node and draws every operation, with the network otherwise cut.
+#[tokio::test]
+#[ignore = "needs chromium: set TEST_CHROMIUM=/usr/bin/chromium"]
+async fn the_docs_render_in_a_browser_without_network() {
+    let chromium = std::env::var("TEST_CHROMIUM").expect("TEST_CHROMIUM names the browser");
+    let app = TestApp::spawn(platform::services()).await.unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            // Only the node on loopback is reachable, as on a machine with no network.
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(app.url("/docs/"))
+        .output()
+        .await
+        .unwrap();
+    let dom = String::from_utf8_lossy(&output.stdout);
+    // These exist only once Swagger UI has fetched the document and rendered it.
+    assert!(
+        dom.contains("Cricket platform API"),
+        "title not rendered:\n{dom}"
+    );
+    assert!(dom.contains("/v1/auth/signup"), "operations not rendered");
+    assert!(dom.contains("opblock"), "operation blocks not rendered");
+    app.shutdown().await.unwrap();
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn platform(args: &[&str], database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_platform"));
+    command
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("PLATFORM__AUTH__JWT_SECRET", testkit::TEST_JWT_SECRET)
+        .env("RUST_LOG", "warn")
+        .env_remove("NATS_URL")
+        .env_remove("PLATFORM_CONFIG");
+    if let Some(nats) = testkit::nats_url() {
+        command.env("NATS_URL", nats);
+    }
+    command
+}
+
+fn serve(database_url: &str) -> Server {
+    let mut child = platform(&["serve", "--listen", "127.0.0.1:0"], database_url)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first
+        .strip_prefix("platform serving on ")
+        .expect(&first)
+        .to_owned();
+    // Keep reading, so the server never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Server { child, base }
+}
+
+/// The binary end to end: `users add` makes the first admin from a password on stdin,
+/// `serve` prints its URLs and serves, and SIGTERM stops it cleanly with exit code 0.
+#[tokio::test]
+async fn the_binary_makes_an_admin_serves_and_stops_cleanly_on_sigterm() {
+    let database = storage::testing::TestDatabase::new().await.unwrap();
+    let mut add = platform(
+        &["users", "add", "ops@example.com", "--role", "admin"],
+        database.url(),
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long admin passphrase\n")
+        .unwrap();
+    let added = add.wait_with_output().unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stdout)
+    );
+
+    let server = serve(database.url());
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{}/v1/auth/login", server.base))
+        .json(
+            &serde_json::json!({"email": "ops@example.com", "password": "a long admin passphrase"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(login["user"]["roles"], serde_json::json!(["admin"]));
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut child = server.child;
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
+    // Nothing listens any more.
+    let after = client
+        .get(format!("{}/health/live", server.base))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    assert!(after.is_err());
+}
+
+#[test]
+fn unknown_services_are_refused_by_name() {
+    let error = platform::node(figment(), &["accounts".into(), "casino".into()])
+        .err()
+        .unwrap();
+    assert!(error.to_string().contains("unknown service `casino`"));
+}

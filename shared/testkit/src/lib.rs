@@ -1,0 +1,119 @@
+//! Test-only helpers: boot the real node (the same startup path as the binary) on port 0
+//! with a fresh database and bus, talk HTTP to it, and wait for things without sleeping.
+//!
+//! The backend follows the environment: SQLite and the in-process bus by default;
+//! `TEST_DATABASE_URL` (a Postgres server) and `TEST_NATS_URL` switch to the real ones.
+
+use runtime::settings::Figment;
+use runtime::{Module, Node, RunningNode};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use storage::testing::TestDatabase;
+
+/// The access-token secret of every test node, so tests can mint tokens (expired ones too).
+pub const TEST_JWT_SECRET: &str = "testkit-only-secret-0123456789abcdef0123";
+/// The issuer of test nodes.
+pub const TEST_ISSUER: &str = "cricket-platform";
+
+/// A running node under test.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// A client with no cookies or redirects to hide what the server says.
+    pub client: reqwest::Client,
+    node: Option<RunningNode>,
+    database: Option<TestDatabase>,
+}
+
+impl TestApp {
+    /// Boots a node mounting `modules` on a fresh database.
+    pub async fn spawn(modules: Vec<Arc<dyn Module>>) -> anyhow::Result<Self> {
+        Self::spawn_with(modules, |figment| figment).await
+    }
+
+    /// Like [`TestApp::spawn`], with settings adjusted by `configure`.
+    pub async fn spawn_with(
+        modules: Vec<Arc<dyn Module>>,
+        configure: impl FnOnce(Figment) -> Figment,
+    ) -> anyhow::Result<Self> {
+        let database = TestDatabase::new().await?;
+        let mut figment = Figment::new()
+            .merge(("database.url", database.url()))
+            .merge(("auth.jwt_secret", TEST_JWT_SECRET))
+            .merge(("auth.issuer", TEST_ISSUER))
+            .merge(("http.workers", 1));
+        if let Some(nats) = nats_url() {
+            figment = figment.merge(("bus.nats_url", nats));
+        }
+        let node = Node::new(configure(figment))?.mount_all(modules);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let node = node.start(listener).await?;
+        let address = format!("http://{}", node.local_addr());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            address,
+            client,
+            node: Some(node),
+            database: Some(database),
+        })
+    }
+
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// The node (its database pool and bus).
+    pub fn node(&self) -> &RunningNode {
+        // Present from spawn until shutdown consumes the app.
+        #[allow(clippy::expect_used)]
+        self.node.as_ref().expect("the node runs until shutdown")
+    }
+
+    /// The keys test nodes sign access tokens with.
+    pub fn jwt_keys(&self) -> web::JwtKeys {
+        web::JwtKeys::new(TEST_JWT_SECRET.as_bytes(), TEST_ISSUER)
+    }
+
+    /// Stops the node the way the binary does, then drops the database.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(node) = self.node.take() {
+            node.shutdown().await?;
+        }
+        drop(self.database.take());
+        Ok(())
+    }
+}
+
+/// `TEST_NATS_URL`, when the tests should run on NATS.
+pub fn nats_url() -> Option<String> {
+    std::env::var("TEST_NATS_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// Polls `check` until it yields `Some`, for at most `within`. Panics with `what` on timeout:
+/// a bounded wait for something that happens asynchronously, never a fixed sleep.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {within:?} waiting for {what}");
+        }
+        // Back off between polls so a slow condition does not spin the CPU.
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,102 @@
+//! Operational endpoints: liveness, readiness (the database and the bus answer) and
+//! Prometheus metrics.
+
+use crate::error::ApiError;
+use actix_web::{HttpResponse, get, web};
+use futures::future::{BoxFuture, join_all};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::ToSchema;
+
+/// A dependency the node needs to serve: checked on every readiness probe.
+pub type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// The named checks behind `/health/ready`.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<(&'static str, Check)>,
+}
+
+impl Readiness {
+    /// Adds a named check.
+    pub fn with(mut self, name: &'static str, check: Check) -> Self {
+        self.checks.push((name, check));
+        self
+    }
+}
+
+/// The readiness report.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ready", "checks": {"database": "ok", "bus": "ok"}}))]
+pub struct ReadyReport {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// Each check's outcome: `ok` or what failed.
+    pub checks: BTreeMap<&'static str, String>,
+}
+
+/// Liveness: the process serves HTTP.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "The process is alive")))]
+#[get("/health/live")]
+pub async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "live" }))
+}
+
+/// Readiness: the database and the bus answer; load balancers route traffic only when 200.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Every dependency answers", body = ReadyReport),
+        (status = 503, description = "A dependency does not answer", body = ReadyReport),
+    )
+)]
+#[get("/health/ready")]
+pub async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
+    // A probe must answer quickly even when a dependency hangs.
+    const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+    let outcomes = join_all(readiness.checks.iter().map(|(name, check)| async move {
+        let outcome = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(error)) => error,
+            Err(_) => "timed out".to_owned(),
+        };
+        (*name, outcome)
+    }))
+    .await;
+    let all_ok = outcomes.iter().all(|(_, outcome)| outcome == "ok");
+    let report = ReadyReport {
+        status: if all_ok { "ready" } else { "not_ready" },
+        checks: outcomes.into_iter().collect(),
+    };
+    if all_ok {
+        HttpResponse::Ok().json(report)
+    } else {
+        tracing::warn!(checks = ?report.checks, "not ready");
+        HttpResponse::ServiceUnavailable().json(report)
+    }
+}
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))
+)]
+#[get("/metrics")]
+pub async fn metrics() -> Result<HttpResponse, ApiError> {
+    let handle = telemetry::metrics_handle().map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(handle.render()))
+}
+
+/// The OpenAPI part of these endpoints.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(live, ready, metrics), tags((name = "operations", description = "Health and metrics")))]
+pub struct OpsApi;
+
+/// Registers the endpoints.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config.service(live).service(ready).service(metrics);
+}
