@@ -272,3 +272,121 @@ fn unknown_services_are_refused_by_name() {
         .unwrap();
     assert!(error.to_string().contains("unknown service `casino`"));
 }
+
+/// A stand-in OpenTelemetry collector: it accepts OTLP/HTTP export requests and hands
+/// their bodies (protobuf) to the test.
+async fn fake_collector() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (exports, received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let exports = exports.clone();
+            tokio::spawn(async move {
+                let mut socket = tokio::io::BufReader::new(socket);
+                loop {
+                    let mut request_line = String::new();
+                    if socket.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        socket.read_line(&mut line).await.unwrap();
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':')
+                            && name.eq_ignore_ascii_case("content-length")
+                        {
+                            length = value.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    socket.read_exact(&mut body).await.unwrap();
+                    let path = request_line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = exports.send((path, body));
+                    socket
+                        .get_mut()
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n")
+                        .await
+                        .unwrap();
+                }
+            });
+        }
+    });
+    (address, received)
+}
+
+/// With OTEL_EXPORTER_OTLP_ENDPOINT set, request spans are exported over OTLP/HTTP, joined
+/// to the caller's W3C trace, and flushed when the process stops.
+#[tokio::test]
+async fn spans_join_the_callers_trace_and_are_exported_over_otlp() {
+    let (collector, mut exports) = fake_collector().await;
+    let database = storage::testing::TestDatabase::new().await.unwrap();
+    let mut child = platform(&["serve", "--listen", "127.0.0.1:0"], database.url())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first
+        .strip_prefix("platform serving on ")
+        .expect(&first)
+        .to_owned();
+    std::thread::spawn(move || lines.for_each(drop));
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = reqwest::Client::new()
+        .get(format!("{base}/health/ready"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // SIGTERM flushes the batch exporter on the way out.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    let (path, body) = tokio::time::timeout(Duration::from_secs(10), exports.recv())
+        .await
+        .expect("spans were exported before exit")
+        .unwrap();
+    assert_eq!(path, "/v1/traces");
+    // Protobuf keeps strings and ids as raw bytes: the span's name and the caller's trace id.
+    let trace_id_bytes: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&trace_id[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    assert!(
+        contains(&body, b"http.request"),
+        "the request span is exported"
+    );
+    assert!(
+        contains(&body, &trace_id_bytes),
+        "the span belongs to the caller's trace"
+    );
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
