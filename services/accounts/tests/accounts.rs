@@ -222,7 +222,10 @@ async fn concurrent_refreshes_with_one_token_let_exactly_one_through() {
         .count();
     assert_eq!(succeeded, 1, "{outcomes:?}");
     // The others are refused as reuse, not failed by the database.
-    for (status, problem) in outcomes.iter().filter(|(status, _)| *status != StatusCode::OK) {
+    for (status, problem) in outcomes
+        .iter()
+        .filter(|(status, _)| *status != StatusCode::OK)
+    {
         assert_eq!(*status, StatusCode::UNAUTHORIZED, "{problem}");
     }
     app.shutdown().await.unwrap();
