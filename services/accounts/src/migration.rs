@@ -1,4 +1,5 @@
-//! The accounts schema. One migration per file-level module, never edited once released.
+//! The accounts schema. Migrations are never edited once released; each names itself
+//! explicitly (`DeriveMigrationName` would name them all after this file).
 
 use sea_orm_migration::prelude::*;
 
@@ -18,8 +19,13 @@ impl MigratorTrait for Migrator {
 mod m0001_users_and_sessions {
     use sea_orm_migration::prelude::*;
 
-    #[derive(DeriveMigrationName)]
     pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0001_users_and_sessions"
+        }
+    }
 
     #[derive(DeriveIden)]
     enum AccountsUsers {

@@ -12,7 +12,7 @@ use bus::{DynBus, Message};
 use chrono::{Duration, Utc};
 use contracts::Event;
 use contracts::accounts::{UserLoggedIn, UserSignedUp};
-use kernel::{Role, UserId};
+use kernel::{Role, Secret, UserId};
 use runtime::Context;
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use std::sync::Arc;
@@ -42,7 +42,8 @@ pub enum AuthError {
 }
 
 /// Tokens handed to a client after sign-up, login or refresh.
-#[derive(Clone, Debug)]
+/// Not `Debug`: it holds live tokens.
+#[derive(Clone)]
 pub struct Session {
     pub user: User,
     pub access_token: String,
@@ -131,7 +132,7 @@ impl AuthService {
         };
         let hash = user.as_ref().map_or_else(
             || self.dummy_hash.to_string(),
-            |user| user.password_hash.clone(),
+            |user| user.password_hash.expose().clone(),
         );
         let matches = verify_password(password, hash).await?;
         let Some(user) = user.filter(|_| matches) else {
@@ -154,15 +155,18 @@ impl AuthService {
         let hash = tokens::hash_refresh_token(refresh_token);
         let now = Utc::now();
         let txn = self.db.begin().await?;
-        let Some((token, session)) = store::refresh_token(&txn, &hash).await? else {
+        // Consuming first, with a conditional update, decides races on both backends: of
+        // two concurrent refreshes with one token exactly one updates the row, and the
+        // other sees it used. (Reading first would make SQLite refuse the late writer with
+        // SQLITE_BUSY instead.)
+        let consumed = store::consume_refresh_token(&txn, &hash, now).await?;
+        let Some((_, session)) = store::refresh_token(&txn, &hash).await? else {
             return Err(AuthError::InvalidRefreshToken);
         };
         if session.revoked_at.is_some() || session.expires_at <= now {
             return Err(AuthError::SessionEnded);
         }
-        // The conditional update decides races: of two concurrent refreshes with one token,
-        // exactly one consumes it and the other is treated as reuse.
-        if token.used_at.is_some() || !store::consume_refresh_token(&txn, &hash, now).await? {
+        if !consumed {
             txn.rollback().await?;
             store::revoke_session(&self.db, session.id, "refresh_token_reused", now).await?;
             tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reused; session revoked");
@@ -257,7 +261,7 @@ async fn new_user(email: &str, password: String, roles: Vec<Role>) -> Result<Use
     Ok(User {
         id: UserId::new(),
         email,
-        password_hash: hash_password(password).await?,
+        password_hash: Secret::new(hash_password(password).await?),
         roles,
         created_at: Utc::now(),
     })

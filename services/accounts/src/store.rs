@@ -1,7 +1,7 @@
 //! The accounts tables and the queries on them. Nothing outside this module writes SQL.
 
 use chrono::{DateTime, Utc};
-use kernel::{Role, UserId};
+use kernel::{Role, Secret, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, SqlErr,
@@ -74,7 +74,7 @@ pub mod refresh_token {
 pub struct User {
     pub id: UserId,
     pub email: String,
-    pub password_hash: String,
+    pub password_hash: Secret<String>,
     pub roles: Vec<Role>,
     pub created_at: DateTime<Utc>,
 }
@@ -84,7 +84,7 @@ impl From<user::Model> for User {
         Self {
             id: UserId(model.id),
             email: model.email,
-            password_hash: model.password_hash,
+            password_hash: Secret::new(model.password_hash),
             // Only this module writes the column, from `Role::as_str`: unknown names cannot occur.
             roles: model
                 .roles
@@ -113,7 +113,7 @@ pub async fn insert_user(
     let row = user::ActiveModel {
         id: Set(user.id.0),
         email: Set(user.email.clone()),
-        password_hash: Set(user.password_hash.clone()),
+        password_hash: Set(user.password_hash.expose().clone()),
         roles: Set(roles),
         created_at: Set(user.created_at),
     };

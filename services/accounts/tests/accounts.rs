@@ -45,6 +45,25 @@ async fn users(app: &TestApp) -> u64 {
         .unwrap()
 }
 
+/// Users, sessions and refresh tokens: everything a request could have written.
+async fn rows(app: &TestApp) -> (u64, u64, u64) {
+    let db = app.node().db();
+    (
+        accounts::store::user::Entity::find()
+            .count(db)
+            .await
+            .unwrap(),
+        accounts::store::session::Entity::find()
+            .count(db)
+            .await
+            .unwrap(),
+        accounts::store::refresh_token::Entity::find()
+            .count(db)
+            .await
+            .unwrap(),
+    )
+}
+
 async fn me(app: &TestApp, access_token: &str) -> (StatusCode, Value) {
     let response = app
         .client
@@ -262,19 +281,25 @@ async fn sign_up_announces_the_user_on_the_bus() {
         .await
         .unwrap();
     let tokens = sign_up(&app, "mithali@example.com").await;
-    let message = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        futures::StreamExt::next(&mut events),
-    )
+    let user_id = tokens["user"]["id"].as_str().unwrap();
+    // On a shared NATS other tests sign users up too: wait for this user's event.
+    let event = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            let message = futures::StreamExt::next(&mut events)
+                .await
+                .expect("subscribed");
+            if message.subject != "accounts.v1.user.signed_up" {
+                continue;
+            }
+            let event: contracts::accounts::UserSignedUp = message.decode().unwrap();
+            if event.user_id.to_string() == user_id {
+                return event;
+            }
+        }
+    })
     .await
-    .expect("the event arrives")
-    .expect("the subscription is open");
-    assert_eq!(message.subject, "accounts.v1.user.signed_up");
-    let event: contracts::accounts::UserSignedUp = message.decode().unwrap();
-    assert_eq!(
-        event.user_id.to_string(),
-        tokens["user"]["id"].as_str().unwrap()
-    );
+    .expect("the event arrives");
+    assert_eq!(event.roles, vec![kernel::Role::User]);
     app.shutdown().await.unwrap();
 }
 
@@ -283,6 +308,9 @@ async fn sign_up_announces_the_user_on_the_bus() {
 #[tokio::test]
 async fn malformed_requests_get_problems_and_change_nothing() {
     let app = app().await;
+    // One real account, so requests that could touch a session have one to touch.
+    sign_up(&app, "deepti@example.com").await;
+    let before = rows(&app).await;
     let keys = app.jwt_keys();
     let now = chrono::Utc::now().timestamp();
     let claims = |exp: i64| web::Claims {
@@ -457,6 +485,54 @@ async fn malformed_requests_get_problems_and_change_nothing() {
             StatusCode::UNAUTHORIZED,
             "invalid_refresh_token",
         ),
+        case(
+            "login, bad json",
+            Method::POST,
+            "/v1/auth/login",
+            "{",
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        case(
+            "login, missing password",
+            Method::POST,
+            "/v1/auth/login",
+            r#"{"email": "deepti@example.com"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        case(
+            "login, wrong password type",
+            Method::POST,
+            "/v1/auth/login",
+            r#"{"email": "deepti@example.com", "password": 12345678901}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        case(
+            "refresh, wrong type",
+            Method::POST,
+            "/v1/auth/refresh",
+            r#"{"refresh_token": 7}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        case(
+            "logout, missing token",
+            Method::POST,
+            "/v1/auth/logout",
+            "{}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        case(
+            "logout, bad json",
+            Method::POST,
+            "/v1/auth/logout",
+            "[",
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
     ];
 
     for case in cases {
@@ -486,6 +562,10 @@ async fn malformed_requests_get_problems_and_change_nothing() {
         assert_eq!(problem["status"], case.status.as_u16(), "{}", case.name);
         assert!(problem["detail"].is_string(), "{}", case.name);
     }
-    assert_eq!(users(&app).await, 0, "no malformed request created a user");
+    assert_eq!(
+        rows(&app).await,
+        before,
+        "no malformed request wrote anything"
+    );
     app.shutdown().await.unwrap();
 }

@@ -22,5 +22,5 @@ pub fn node(figment: runtime::settings::Figment, only: &[String]) -> anyhow::Res
     let mounted = services()
         .into_iter()
         .filter(|service| only.is_empty() || only.iter().any(|name| name == service.name()));
-    Ok(Node::new(figment)?.mount_all(mounted))
+    Ok(Node::new(figment)?.mount(mounted))
 }

@@ -115,8 +115,10 @@ async fn serve(node: runtime::Node) -> anyhow::Result<()> {
         _ = shutdown_signal() => None,
         reason = running.failed() => Some(reason),
     };
-    running.shutdown().await?;
+    let stopped = running.shutdown().await;
+    // Spans are flushed even when stopping went wrong: they are how to find out why.
     telemetry.shutdown();
+    stopped?;
     match failure {
         None => Ok(()),
         Some(reason) => anyhow::bail!("stopped after a failure: {reason}"),

@@ -53,7 +53,7 @@ async fn the_node_serves_health_docs_spec_and_metrics() {
     let report: Value = ready.json().await.unwrap();
     assert_eq!(report["checks"]["database"], "ok");
     assert_eq!(report["checks"]["bus"], "ok");
-    assert!(ready_has_request_id(&app).await);
+    assert!(request_ids_are_echoed(&app).await);
 
     let spec: Value = app
         .client
@@ -119,7 +119,7 @@ async fn the_node_serves_health_docs_spec_and_metrics() {
     app.shutdown().await.unwrap();
 }
 
-async fn ready_has_request_id(app: &TestApp) -> bool {
+async fn request_ids_are_echoed(app: &TestApp) -> bool {
     let response = app
         .client
         .get(app.url("/health/live"))

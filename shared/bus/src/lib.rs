@@ -109,6 +109,12 @@ pub trait Bus: Send + Sync + 'static {
     /// Whether the bus can carry messages now (for `/health/ready`).
     async fn health(&self) -> Result<(), BusError>;
 
+    /// Waits until everything published so far has left the process (called on shutdown,
+    /// so events published while draining are not lost). The in-process bus has no buffer.
+    async fn flush(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+
     /// `"local"` or `"nats"`.
     fn backend(&self) -> &'static str;
 }

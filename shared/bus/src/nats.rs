@@ -48,7 +48,8 @@ impl NatsBus {
             .await
             .map_err(|err| BusError::Backend {
                 backend: BACKEND,
-                message: format!("connect to {url}: {err}"),
+                // Not the URL: it may carry credentials.
+                message: format!("connect: {err}"),
             })?;
         Ok(Self::from_client(client))
     }
@@ -319,6 +320,13 @@ impl Bus for NatsBus {
                 message: format!("connection {state:?}"),
             }),
         }
+    }
+
+    async fn flush(&self) -> Result<(), BusError> {
+        self.client.flush().await.map_err(|err| BusError::Backend {
+            backend: BACKEND,
+            message: err.to_string(),
+        })
     }
 
     fn backend(&self) -> &'static str {

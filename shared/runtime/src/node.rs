@@ -1,7 +1,7 @@
 //! Building, running and stopping a node.
 
 use crate::module::{Context, Module, Routes};
-use crate::settings::{Settings, sources};
+use crate::settings::Settings;
 use crate::supervisor::Root;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, dev::ServerHandle, web as aweb};
@@ -34,19 +34,8 @@ impl Node {
         })
     }
 
-    /// A node with default settings and no file (tests override what they need).
-    pub fn with_defaults() -> anyhow::Result<Self> {
-        Self::new(sources(None))
-    }
-
-    /// Mounts a service.
-    pub fn mount(mut self, module: impl Module) -> Self {
-        self.modules.push(Arc::new(module));
-        self
-    }
-
-    /// Mounts several services.
-    pub fn mount_all(mut self, modules: impl IntoIterator<Item = Arc<dyn Module>>) -> Self {
+    /// Mounts services.
+    pub fn mount(mut self, modules: impl IntoIterator<Item = Arc<dyn Module>>) -> Self {
         self.modules.extend(modules);
         self
     }
@@ -70,14 +59,17 @@ impl Node {
         doc
     }
 
-    /// Connects to the database and applies every mounted service's migrations.
+    /// Applies every mounted service's pending migrations (one node at a time), then opens
+    /// the pool the node serves with.
     pub async fn migrate(&self) -> anyhow::Result<DatabaseConnection> {
-        let db = storage::connect(&self.settings.database.url)
-            .await
-            .with_context(|| format!("connecting to {}", redact(&self.settings.database.url)))?;
+        let url = &self.settings.database.url;
         let migrations: Vec<_> = self.modules.iter().filter_map(|m| m.migrations()).collect();
-        storage::migrate(&db, &migrations).await?;
-        Ok(db)
+        storage::migrate_exclusively(url, &migrations)
+            .await
+            .with_context(|| format!("migrating {}", redact(url)))?;
+        storage::connect(url)
+            .await
+            .with_context(|| format!("connecting to {}", redact(url)))
     }
 
     /// Starts everything and serves HTTP on `listener` until [`RunningNode::shutdown`].
@@ -90,7 +82,7 @@ impl Node {
             Some(url) => Arc::new(
                 bus::NatsBus::connect(url)
                     .await
-                    .with_context(|| format!("connecting to NATS at {url}"))?,
+                    .with_context(|| format!("connecting to NATS at {}", redact(url)))?,
             ),
             None => Arc::new(bus::LocalBus::new()),
         };
@@ -138,9 +130,10 @@ impl Node {
                 .app_data(jwt_data.clone())
                 .app_data(readiness.clone())
                 .app_data(route_table.clone())
-                // First `wrap` is innermost: problems are rendered before they are observed.
-                .wrap(fallback::problem_errors())
+                // The first `wrap` is innermost. CORS rejections become problems too, and
+                // the observer sees every response as the client gets it.
                 .wrap(http.cors.middleware())
+                .wrap(fallback::problem_errors())
                 .wrap(from_fn(observe::observe))
                 .configure(ops::configure)
                 .configure(docs::configure(openapi.clone()));
@@ -176,10 +169,15 @@ impl Node {
         match &self.settings.auth.jwt_secret {
             Some(secret) if secret.expose().len() >= 32 => Ok(secret.expose().as_bytes().to_vec()),
             Some(_) => anyhow::bail!("auth.jwt_secret must be at least 32 bytes"),
-            // Nodes of a distributed deployment must agree on the key.
-            None if self.settings.bus.nats_url.is_some() => anyhow::bail!(
-                "auth.jwt_secret (PLATFORM__AUTH__JWT_SECRET) is required when running with NATS"
-            ),
+            // Nodes sharing a database or a bus are a deployment: they must agree on the key.
+            None if self.settings.bus.nats_url.is_some()
+                || storage::Backend::of(&self.settings.database.url)?
+                    == storage::Backend::Postgres =>
+            {
+                anyhow::bail!(
+                    "auth.jwt_secret (PLATFORM__AUTH__JWT_SECRET) is required with Postgres or NATS"
+                )
+            }
             None => {
                 tracing::warn!(
                     "no auth.jwt_secret set: using a random one; tokens end with this process"
@@ -211,9 +209,10 @@ fn readiness(db: DatabaseConnection, bus: bus::DynBus) -> ops::Readiness {
         )
 }
 
-/// `postgres://user:password@host/db` without the password, for messages.
+/// A connection URL fit for messages: no password, no query (which may carry one).
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
+    let url = url.split('?').next().unwrap_or(url);
+    match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];
             match credentials.split_once(':') {
@@ -272,6 +271,10 @@ impl RunningNode {
         let grace = Some(Duration::from_secs(10));
         self.root.stop_children_and_wait(None, grace).await;
         let _ = self.root.stop_and_wait(None, grace).await;
+        // What the drained requests and stopped actors published must leave the process.
+        if let Err(error) = self.bus.flush().await {
+            tracing::warn!(%error, "bus not flushed");
+        }
         self.db.close().await?;
         tracing::info!("stopped");
         Ok(())
@@ -286,6 +289,8 @@ mod tests {
     fn passwords_are_redacted_from_urls() {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact("sqlite://var/p.db"), "sqlite://var/p.db");
+        assert_eq!(redact("sqlite://var/p.db?mode=rwc"), "sqlite://var/p.db");
+        assert_eq!(redact("postgres://h/db?password=secret"), "postgres://h/db");
+        assert_eq!(redact("nats://u:p@ss@h:4222"), "nats://u:***@h:4222");
     }
 }

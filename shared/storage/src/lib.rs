@@ -8,6 +8,7 @@
 //! Money never goes into a `DECIMAL` column here: SQLite stores those as floats. Use
 //! integer minor units.
 
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 use futures::future::BoxFuture;
@@ -21,7 +22,7 @@ pub use sea_orm_migration;
 /// Why the database could not be reached or migrated.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("unsupported database url `{0}`: expected sqlite://... or postgres://...")]
+    #[error("unsupported database url scheme `{0}`: expected sqlite://... or postgres://...")]
     UnsupportedUrl(String),
     #[error("cannot create the database directory {path}: {source}")]
     Directory {
@@ -52,7 +53,9 @@ impl Backend {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Backend::Postgres)
         } else {
-            Err(StorageError::UnsupportedUrl(url.to_owned()))
+            // Only the scheme: the rest of a URL may carry credentials.
+            let scheme = url.split(':').next().unwrap_or_default();
+            Err(StorageError::UnsupportedUrl(scheme.to_owned()))
         }
     }
 }
@@ -139,6 +142,42 @@ pub fn migration_table(service: &str) -> sea_orm::sea_query::DynIden {
     sea_orm::sea_query::Alias::new(format!("seaql_migrations_{service}")).into()
 }
 
+/// An arbitrary, fixed key for the Postgres advisory lock held while migrating.
+const MIGRATION_LOCK: i64 = 0x0063_7269_636b_6574; // "cricket" in ASCII
+
+/// Applies migrations while holding a database-wide lock, so nodes starting together take
+/// turns instead of racing on the tracking tables. Postgres: an advisory lock. SQLite: its
+/// own write lock serialises writers, and an embedded node is alone.
+pub async fn migrate_exclusively(url: &str, all: &[Migrations]) -> Result<(), StorageError> {
+    match Backend::of(url)? {
+        Backend::Sqlite => {
+            let db = connect(url).await?;
+            migrate(&db, all).await?;
+            db.close().await?;
+        }
+        Backend::Postgres => {
+            // A session-level advisory lock belongs to one connection: use a pool of one.
+            let mut options = ConnectOptions::new(url.to_owned());
+            options
+                .sqlx_logging(false)
+                .max_connections(1)
+                .connect_timeout(Duration::from_secs(5));
+            let db = sea_orm::Database::connect(options).await?;
+            db.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .await?;
+            let migrated = migrate(&db, all).await;
+            // Closing the session would release the lock too; unlocking says so explicitly.
+            let unlocked = db
+                .execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .await;
+            db.close().await?;
+            migrated?;
+            unlocked?;
+        }
+    }
+    Ok(())
+}
+
 /// Applies every pending migration of every given service, in order.
 pub async fn migrate(db: &DatabaseConnection, all: &[Migrations]) -> Result<(), StorageError> {
     for migrations in all {
@@ -170,6 +209,68 @@ mod tests {
         assert_eq!(sqlite_file("sqlite://var/p.db?mode=rwc"), Some("var/p.db"));
         assert_eq!(sqlite_file("sqlite:///tmp/p.db"), Some("/tmp/p.db"));
         assert_eq!(sqlite_file("sqlite::memory:"), None);
+    }
+
+    mod probe {
+        use sea_orm_migration::prelude::*;
+
+        pub struct Migrator;
+
+        #[async_trait::async_trait]
+        impl MigratorTrait for Migrator {
+            fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+                vec![Box::new(CreateProbe)]
+            }
+
+            fn migration_table_name() -> DynIden {
+                crate::migration_table("probe")
+            }
+        }
+
+        struct CreateProbe;
+
+        impl MigrationName for CreateProbe {
+            fn name(&self) -> &str {
+                "m0001_create_probe"
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl MigrationTrait for CreateProbe {
+            async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                manager
+                    .create_table(
+                        Table::create()
+                            .table(Alias::new("probe"))
+                            .col(ColumnDef::new(Alias::new("id")).integer().primary_key())
+                            .to_owned(),
+                    )
+                    .await
+            }
+        }
+    }
+
+    /// Nodes starting together all migrate, and the schema is applied once.
+    #[tokio::test]
+    async fn concurrent_migrations_take_turns() {
+        let database = testing::TestDatabase::new().await.unwrap();
+        let all = [Migrations::of::<probe::Migrator>("probe")];
+        let nodes = (0..4).map(|_| migrate_exclusively(database.url(), &all));
+        for outcome in futures::future::join_all(nodes).await {
+            outcome.unwrap();
+        }
+        let applied = database
+            .connection()
+            .query_one_raw(sea_orm::Statement::from_string(
+                database.connection().get_database_backend(),
+                "SELECT COUNT(*) AS n FROM seaql_migrations_probe",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        assert_eq!(applied, 1);
     }
 
     #[tokio::test]

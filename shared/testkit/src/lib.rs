@@ -46,7 +46,7 @@ impl TestApp {
         if let Some(nats) = nats_url() {
             figment = figment.merge(("bus.nats_url", nats));
         }
-        let node = Node::new(configure(figment))?.mount_all(modules);
+        let node = Node::new(configure(figment))?.mount(modules);
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let node = node.start(listener).await?;
         let address = format!("http://{}", node.local_addr());

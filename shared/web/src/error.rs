@@ -177,6 +177,22 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<actors::ActorError> for ApiError {
+    /// A dead mailbox is 503, a call that timed out 504, a crash mid-call 500 (the request may
+    /// or may not have taken effect; the caller retries with the same idempotency key).
+    fn from(error: actors::ActorError) -> Self {
+        match error {
+            actors::ActorError::Unavailable => {
+                ApiError::unavailable("the actor serving this request is unavailable; retry")
+            }
+            actors::ActorError::Timeout => {
+                ApiError::timeout("the actor serving this request did not answer in time")
+            }
+            actors::ActorError::Failed(reason) => ApiError::internal(reason),
+        }
+    }
+}
+
 /// The stable code for a bare status (used where actix itself rejects a request).
 pub fn code_for_status(status: StatusCode) -> &'static str {
     match status {
@@ -219,6 +235,14 @@ mod tests {
         assert_eq!(problem.code, "weak_password");
         assert_eq!(problem.status, 422);
         assert_eq!(problem.kind, "urn:problem:weak_password");
+    }
+
+    #[test]
+    fn actor_failures_map_to_gateway_statuses() {
+        let status = |error| ApiError::from(error).status_code().as_u16();
+        assert_eq!(status(actors::ActorError::Unavailable), 503);
+        assert_eq!(status(actors::ActorError::Timeout), 504);
+        assert_eq!(status(actors::ActorError::failed("boom")), 500);
     }
 
     #[actix_web::test]

@@ -33,14 +33,20 @@ pub async fn observe(
         .extensions_mut()
         .insert(RequestId(request_id.clone()));
 
-    let method = request.method().clone();
+    // Only standard methods become label values: actix accepts made-up ones, and every
+    // distinct label value is a new time series.
+    const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    let method = METHODS
+        .into_iter()
+        .find(|method| *method == request.method().as_str())
+        .unwrap_or("other");
     // The route template (`/v1/users/{id}`), never the raw path: labels must stay bounded.
     let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let span = tracing::info_span!(
         "http.request",
-        http.method = %method,
+        http.method = method,
         http.route = %route,
         http.status = tracing::field::Empty,
         request_id = %request_id,
@@ -54,7 +60,7 @@ pub async fn observe(
     let elapsed = started.elapsed();
     metrics::histogram!(
         "http_server_request_duration_seconds",
-        "method" => method.to_string(),
+        "method" => method,
         "route" => route,
         "status" => status.as_u16().to_string(),
     )

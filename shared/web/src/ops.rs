@@ -1,7 +1,7 @@
 //! Operational endpoints: liveness, readiness (the database and the bus answer) and
 //! Prometheus metrics.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError, Problem};
 use actix_web::{HttpResponse, get, web};
 use futures::future::{BoxFuture, join_all};
 use serde::Serialize;
@@ -27,13 +27,13 @@ impl Readiness {
     }
 }
 
-/// The readiness report.
+/// The readiness report of a ready node.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"status": "ready", "checks": {"database": "ok", "bus": "ok"}}))]
 pub struct ReadyReport {
-    /// `ready` or `not_ready`.
+    /// Always `ready` (a node that is not ready answers with a problem).
     pub status: &'static str,
-    /// Each check's outcome: `ok` or what failed.
+    /// Each check's outcome.
     pub checks: BTreeMap<&'static str, String>,
 }
 
@@ -49,11 +49,11 @@ pub async fn live() -> HttpResponse {
     tag = "operations",
     responses(
         (status = 200, description = "Every dependency answers", body = ReadyReport),
-        (status = 503, description = "A dependency does not answer", body = ReadyReport),
+        (status = 503, description = "`not_ready`: the failing checks are listed in `errors`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/health/ready")]
-pub async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
+pub async fn ready(readiness: web::Data<Readiness>) -> Result<HttpResponse, ApiError> {
     // A probe must answer quickly even when a dependency hangs.
     const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
     let outcomes = join_all(readiness.checks.iter().map(|(name, check)| async move {
@@ -65,16 +65,27 @@ pub async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
         (*name, outcome)
     }))
     .await;
-    let all_ok = outcomes.iter().all(|(_, outcome)| outcome == "ok");
-    let report = ReadyReport {
-        status: if all_ok { "ready" } else { "not_ready" },
-        checks: outcomes.into_iter().collect(),
-    };
-    if all_ok {
-        HttpResponse::Ok().json(report)
+    let failing: Vec<FieldError> = outcomes
+        .iter()
+        .filter(|(_, outcome)| outcome != "ok")
+        .map(|(name, outcome)| FieldError {
+            field: (*name).to_owned(),
+            message: outcome.clone(),
+        })
+        .collect();
+    if failing.is_empty() {
+        Ok(HttpResponse::Ok().json(ReadyReport {
+            status: "ready",
+            checks: outcomes.into_iter().collect(),
+        }))
     } else {
-        tracing::warn!(checks = ?report.checks, "not ready");
-        HttpResponse::ServiceUnavailable().json(report)
+        tracing::warn!(checks = ?failing, "not ready");
+        Err(ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "a dependency of this node does not answer",
+        )
+        .with_errors(failing))
     }
 }
 
@@ -99,4 +110,41 @@ pub struct OpsApi;
 /// Registers the endpoints.
 pub fn configure(config: &mut web::ServiceConfig) {
     config.service(live).service(ready).service(metrics);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::{App, test};
+
+    #[actix_web::test]
+    async fn a_failing_dependency_makes_the_node_not_ready() {
+        let readiness = Readiness::default()
+            .with("database", Arc::new(|| Box::pin(async { Ok(()) })))
+            .with(
+                "bus",
+                Arc::new(|| Box::pin(async { Err("connection refused".to_owned()) })),
+            );
+        let app = test::init_service(
+            App::new()
+                .app_data(web::Data::new(readiness))
+                .service(ready),
+        )
+        .await;
+        let response = test::call_service(
+            &app,
+            test::TestRequest::get().uri("/health/ready").to_request(),
+        )
+        .await;
+        assert_eq!(response.status(), 503);
+        let problem: Problem = test::read_body_json(response).await;
+        assert_eq!(problem.code, "not_ready");
+        assert_eq!(
+            problem.errors,
+            vec![FieldError {
+                field: "bus".into(),
+                message: "connection refused".into()
+            }]
+        );
+    }
 }

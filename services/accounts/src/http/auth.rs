@@ -94,10 +94,12 @@ impl From<Session> for TokensView {
     request_body = CredentialsBody,
     responses(
         (status = 201, description = "Signed up and logged in", body = TokensView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`malformed_json`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`email_taken`", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_email`, `weak_password` or `invalid_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`internal`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/auth/signup")]
@@ -118,9 +120,12 @@ pub async fn sign_up(
     request_body = CredentialsBody,
     responses(
         (status = 200, description = "Logged in", body = TokensView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_credentials` (unknown email and wrong password alike)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`malformed_json`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`internal`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/auth/login")]
@@ -141,7 +146,11 @@ pub async fn log_in(
     responses(
         (status = 200, description = "A new token pair", body = TokensView),
         (status = 401, description = "`invalid_refresh_token`, `refresh_token_reused` or `session_ended`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`malformed_json`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`internal`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/auth/refresh")]
@@ -159,7 +168,11 @@ pub async fn refresh(
     request_body = RefreshBody,
     responses(
         (status = 204, description = "The session is ended (or was already)"),
+        (status = 400, description = "`malformed_json`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`internal`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/auth/logout")]

@@ -13,6 +13,7 @@ use web::{ApiError, Authenticated, Problem};
     responses(
         (status = 200, description = "The caller", body = UserView),
         (status = 401, description = "`missing_token`, `invalid_token`, `token_expired` or `unknown_user`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`internal`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/me")]
