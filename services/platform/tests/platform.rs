@@ -188,11 +188,9 @@ fn platform(args: &[&str], database_url: &str) -> Command {
     command
 }
 
-fn serve(database_url: &str) -> Server {
-    let mut child = platform(&["serve", "--listen", "127.0.0.1:0"], database_url)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// `platform serve` on a free port, once it says where it listens.
+fn serve(mut command: Command) -> Server {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let first = lines.next().unwrap().unwrap();
@@ -230,7 +228,10 @@ async fn the_binary_makes_an_admin_serves_and_stops_cleanly_on_sigterm() {
         String::from_utf8_lossy(&added.stdout)
     );
 
-    let server = serve(database.url());
+    let server = serve(platform(
+        &["serve", "--listen", "127.0.0.1:0"],
+        database.url(),
+    ));
     let client = reqwest::Client::new();
     let login: Value = client
         .post(format!("{}/v1/auth/login", server.base))
@@ -332,19 +333,11 @@ async fn fake_collector() -> (
 async fn spans_join_the_callers_trace_and_are_exported_over_otlp() {
     let (collector, mut exports) = fake_collector().await;
     let database = storage::testing::TestDatabase::new().await.unwrap();
-    let mut child = platform(&["serve", "--listen", "127.0.0.1:0"], database.url())
+    let mut command = platform(&["serve", "--listen", "127.0.0.1:0"], database.url());
+    command
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let base = first
-        .strip_prefix("platform serving on ")
-        .expect(&first)
-        .to_owned();
-    std::thread::spawn(move || lines.for_each(drop));
+        .env("RUST_LOG", "info");
+    let Server { mut child, base } = serve(command);
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let response = reqwest::Client::new()

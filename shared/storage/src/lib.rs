@@ -29,6 +29,8 @@ pub enum StorageError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot lock the database for migrations: {source}")]
+    Lock { source: std::io::Error },
     #[error("migrating {service}: {source}")]
     Migration {
         service: &'static str,
@@ -146,12 +148,18 @@ pub fn migration_table(service: &str) -> sea_orm::sea_query::DynIden {
 const MIGRATION_LOCK: i64 = 0x0063_7269_636b_6574; // "cricket" in ASCII
 
 /// Applies migrations while holding a database-wide lock, so nodes starting together take
-/// turns instead of racing on the tracking tables. Postgres: an advisory lock. SQLite: its
-/// own write lock serialises writers, and an embedded node is alone.
+/// turns instead of racing on the tracking tables (the migrator checks, then applies).
+/// Postgres: an advisory lock. SQLite has none: an exclusive lock on a file beside the
+/// database serves, across tasks and processes alike.
 pub async fn migrate_exclusively(url: &str, all: &[Migrations]) -> Result<(), StorageError> {
     match Backend::of(url)? {
         Backend::Sqlite => {
+            // Connecting first creates the database's directory, where the lock file goes.
             let db = connect(url).await?;
+            let _lock = match sqlite_file(url) {
+                Some(path) => Some(lock_file(format!("{path}.migrate-lock")).await?),
+                None => None,
+            };
             migrate(&db, all).await?;
             db.close().await?;
         }
@@ -176,6 +184,24 @@ pub async fn migrate_exclusively(url: &str, all: &[Migrations]) -> Result<(), St
         }
     }
     Ok(())
+}
+
+/// Opens `path` and takes an exclusive lock on it, waiting for whoever holds it. The lock
+/// lasts as long as the returned file.
+async fn lock_file(path: String) -> Result<std::fs::File, StorageError> {
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|locked| locked);
+    locked.map_err(|source| StorageError::Lock { source })
 }
 
 /// Applies every pending migration of every given service, in order.
