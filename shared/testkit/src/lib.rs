@@ -1,14 +1,13 @@
 //! Test-only helpers: boot the real node (the same startup path as the binary) on port 0
-//! with a fresh database and bus, talk HTTP to it, and wait for things without sleeping.
+//! with a fresh database and bus, and talk HTTP to it.
 //!
 //! The backend follows the environment: SQLite and the in-process bus by default;
 //! `TEST_DATABASE_URL` (a Postgres server) and `TEST_NATS_URL` switch to the real ones.
 
 use runtime::settings::Figment;
 use runtime::{Module, Node, RunningNode};
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use storage::testing::TestDatabase;
 
 /// The access-token secret of every test node, so tests can mint tokens (expired ones too).
@@ -94,26 +93,4 @@ pub fn nats_url() -> Option<String> {
     std::env::var("TEST_NATS_URL")
         .ok()
         .filter(|url| !url.is_empty())
-}
-
-/// Polls `check` until it yields `Some`, for at most `within`. Panics with `what` on timeout:
-/// a bounded wait for something that happens asynchronously, never a fixed sleep.
-pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        if Instant::now() >= deadline {
-            panic!("timed out after {within:?} waiting for {what}");
-        }
-        // Back off between polls so a slow condition does not spin the CPU.
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
 }

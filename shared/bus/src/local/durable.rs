@@ -126,15 +126,7 @@ impl Streams {
             }
             None => {
                 let handle = Arc::new(StreamHandle {
-                    state: Mutex::new(StreamState {
-                        config: config.clone(),
-                        messages: VecDeque::new(),
-                        next_seq: 1,
-                        ids: HashMap::new(),
-                        id_order: VecDeque::new(),
-                        consumers: HashMap::new(),
-                        deleted: false,
-                    }),
+                    state: Mutex::new(StreamState::new(config.clone())),
                     changed: Notify::new(),
                 });
                 map.insert(config.name, StreamEntry { patterns, handle });
@@ -255,6 +247,19 @@ async fn next_delivery(
 }
 
 impl StreamState {
+    /// An empty stream.
+    fn new(config: StreamConfig) -> Self {
+        Self {
+            config,
+            messages: VecDeque::new(),
+            next_seq: 1,
+            ids: HashMap::new(),
+            id_order: VecDeque::new(),
+            consumers: HashMap::new(),
+            deleted: false,
+        }
+    }
+
     fn first_seq(&self) -> u64 {
         self.messages.front().map_or(self.next_seq, |m| m.seq)
     }
@@ -429,15 +434,7 @@ mod tests {
         let mut config =
             StreamConfig::new("S", ["s.>"]).with_duplicate_window(Duration::from_secs(1));
         config.max_age = max_age;
-        StreamState {
-            config,
-            messages: VecDeque::new(),
-            next_seq: 1,
-            ids: HashMap::new(),
-            id_order: VecDeque::new(),
-            consumers: HashMap::new(),
-            deleted: false,
-        }
+        StreamState::new(config)
     }
 
     fn consumer(ack_wait: Duration, max_deliver: Option<u64>) -> ConsumerState {
