@@ -8,7 +8,7 @@ let
   # services/<name>/Cargo.toml has no line).
   services = [
     "accounts"
-    # "wallet"
+    "wallet"
     # "rewards"
     # "payments"
     # "live"

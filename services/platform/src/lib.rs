@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 /// Every service of the platform, in start order.
 pub fn services() -> Vec<Arc<dyn Module>> {
-    vec![Arc::new(accounts::Accounts)]
+    vec![Arc::new(accounts::Accounts), Arc::new(wallet::Wallet)]
 }
 
 /// A node mounting the services named in `only` (every service when empty).

@@ -40,6 +40,18 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Inspect the wallet ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Recompute every balance from the transfers and check the ledger's invariants; exits
+    /// non-zero, naming each problem, when one is broken.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +105,18 @@ async fn main() -> anyhow::Result<()> {
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
             let user = accounts::add_user(&db, &email, password, roles).await?;
             println!("created user {} ({})", user.id, user.email);
+            Ok(())
+        }
+        Command::Ledger {
+            command: LedgerCommand::Verify,
+        } => {
+            let node = platform::node(figment, &["wallet".to_owned()])?;
+            let db = node.migrate().await?;
+            let report = wallet::verify::verify(&db).await?;
+            print!("{report}");
+            if !report.is_sound() {
+                std::process::exit(1);
+            }
             Ok(())
         }
     }

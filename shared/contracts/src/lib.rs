@@ -7,9 +7,27 @@
 use serde::{Serialize, de::DeserializeOwned};
 
 pub mod accounts;
+pub mod wallet;
 
 /// A fact a service publishes on the bus for whoever cares.
 pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The subject this event is published on.
     const SUBJECT: &'static str;
+}
+
+/// A request one service sends another over bus request/reply (to a queue group, so one
+/// node answers).
+pub trait Command: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The subject the serving service listens on.
+    const SUBJECT: &'static str;
+    /// What a successful reply carries.
+    type Reply: Serialize + DeserializeOwned + Send + Sync + 'static;
+}
+
+/// A refusal sent back over the bus: the same stable `code` the REST API would give.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Refusal {
+    pub code: String,
+    pub message: String,
 }

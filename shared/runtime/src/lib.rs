@@ -6,6 +6,7 @@
 //! A service plugs in by implementing [`Module`]; it never learns which other services run
 //! beside it. Splitting the platform into processes is a matter of mounting fewer modules.
 
+pub mod background;
 pub mod module;
 pub mod node;
 pub mod settings;

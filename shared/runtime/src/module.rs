@@ -56,4 +56,14 @@ impl Context {
             Ok(T::default())
         }
     }
+
+    /// Runs a service's background loop until the node stops (see [`crate::background`]).
+    pub async fn supervise(
+        &self,
+        name: &str,
+        task: tokio::task::JoinHandle<()>,
+        stop: Option<std::sync::Arc<tokio::sync::Notify>>,
+    ) -> anyhow::Result<()> {
+        crate::background::supervise(&self.supervisor, name, task, stop).await
+    }
 }

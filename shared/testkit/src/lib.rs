@@ -23,6 +23,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     node: Option<RunningNode>,
     database: Option<TestDatabase>,
+    /// What the node was booted with, to boot another on the same database.
+    figment: Figment,
+    modules: Vec<Arc<dyn Module>>,
 }
 
 impl TestApp {
@@ -45,7 +48,14 @@ impl TestApp {
         if let Some(nats) = nats_url() {
             figment = figment.merge(("bus.nats_url", nats));
         }
-        let node = Node::new(configure(figment))?.mount(modules);
+        let figment = configure(figment);
+        let mut app = Self::boot(figment, modules).await?;
+        app.database = Some(database);
+        Ok(app)
+    }
+
+    async fn boot(figment: Figment, modules: Vec<Arc<dyn Module>>) -> anyhow::Result<Self> {
+        let node = Node::new(figment.clone())?.mount(modules.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let node = node.start(listener).await?;
         let address = format!("http://{}", node.local_addr());
@@ -57,7 +67,28 @@ impl TestApp {
             address,
             client,
             node: Some(node),
-            database: Some(database),
+            database: None,
+            figment,
+            modules,
+        })
+    }
+
+    /// A second node with the same services and settings on the same database (and, with
+    /// `TEST_NATS_URL`, the same bus): two nodes of one deployment.
+    pub async fn another_node(&self) -> anyhow::Result<Self> {
+        Self::boot(self.figment.clone(), self.modules.clone()).await
+    }
+
+    /// Stops this node the way the binary does, keeping its database for
+    /// [`StoppedApp::start`]: a deployment with no node running.
+    pub async fn stop(mut self) -> anyhow::Result<StoppedApp> {
+        if let Some(node) = self.node.take() {
+            node.shutdown().await?;
+        }
+        Ok(StoppedApp {
+            database: self.database.take(),
+            figment: self.figment.clone(),
+            modules: self.modules.clone(),
         })
     }
 
@@ -78,6 +109,19 @@ impl TestApp {
         web::JwtKeys::new(TEST_JWT_SECRET.as_bytes(), TEST_ISSUER)
     }
 
+    /// A valid access token for `user` with `roles`, as accounts would issue it.
+    pub fn token(&self, user: kernel::UserId, roles: &[kernel::Role]) -> String {
+        let now = chrono::Utc::now().timestamp();
+        self.jwt_keys().sign(&web::Claims {
+            sub: user,
+            roles: roles.to_vec(),
+            sid: uuid::Uuid::new_v4(),
+            iat: now,
+            exp: now + 3600,
+            iss: TEST_ISSUER.to_owned(),
+        })
+    }
+
     /// Stops the node the way the binary does, then drops the database.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(node) = self.node.take() {
@@ -85,6 +129,22 @@ impl TestApp {
         }
         drop(self.database.take());
         Ok(())
+    }
+}
+
+/// A stopped node's database and settings, ready to boot again.
+pub struct StoppedApp {
+    database: Option<TestDatabase>,
+    figment: Figment,
+    modules: Vec<Arc<dyn Module>>,
+}
+
+impl StoppedApp {
+    /// Boots a new node on the same database with the same settings.
+    pub async fn start(mut self) -> anyhow::Result<TestApp> {
+        let mut app = TestApp::boot(self.figment.clone(), self.modules.clone()).await?;
+        app.database = self.database.take();
+        Ok(app)
     }
 }
 

@@ -1,0 +1,115 @@
+//! The wallet's commands on the bus (`wallet.v1.cmd.*`), for other services: the same
+//! operations as the REST API, answered by one node of the `wallet` queue group with
+//! `Result<Reply, Refusal>` as JSON.
+
+use crate::domain::{LedgerError, Owner};
+use crate::service::WalletService;
+use bus::{DynBus, Message};
+use contracts::wallet::{BalanceQuery, Batch, HoldLeg, Leg, PostLeg, VoidLeg};
+use contracts::{Command, Refusal};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+
+/// The queue group every wallet node answers in.
+const GROUP: &str = "wallet";
+
+type Handler<C> =
+    Arc<dyn Fn(C) -> BoxFuture<'static, Result<<C as Command>::Reply, LedgerError>> + Send + Sync>;
+
+/// Subscribes to every command; the returned tasks serve until the bus closes.
+pub async fn serve(
+    bus: DynBus,
+    service: WalletService,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let s = service.clone();
+    let transfer: Handler<Batch> = Arc::new(move |batch| {
+        let s = s.clone();
+        Box::pin(async move { s.execute(&batch).await })
+    });
+    let s = service.clone();
+    let hold: Handler<HoldLeg> = Arc::new(move |leg| {
+        let s = s.clone();
+        Box::pin(async move {
+            s.execute(&Batch {
+                legs: vec![Leg::Hold(leg)],
+            })
+            .await
+        })
+    });
+    let s = service.clone();
+    let post: Handler<PostLeg> = Arc::new(move |leg| {
+        let s = s.clone();
+        Box::pin(async move {
+            s.execute(&Batch {
+                legs: vec![Leg::Post(leg)],
+            })
+            .await
+        })
+    });
+    let s = service.clone();
+    let void: Handler<VoidLeg> = Arc::new(move |leg| {
+        let s = s.clone();
+        Box::pin(async move {
+            s.execute(&Batch {
+                legs: vec![Leg::Void(leg)],
+            })
+            .await
+        })
+    });
+    let s = service;
+    let balance: Handler<BalanceQuery> = Arc::new(move |query| {
+        let s = s.clone();
+        Box::pin(async move {
+            let owner = Owner::parse(&query.owner)
+                .ok_or_else(|| LedgerError::UnknownAccount(query.owner.clone()))?;
+            s.balances(&owner).await
+        })
+    });
+    Ok(vec![
+        listen(&bus, transfer).await?,
+        listen(&bus, hold).await?,
+        listen(&bus, post).await?,
+        listen(&bus, void).await?,
+        listen(&bus, balance).await?,
+    ])
+}
+
+async fn listen<C: Command>(
+    bus: &DynBus,
+    handler: Handler<C>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let mut requests = bus.queue_subscribe(C::SUBJECT, GROUP).await?;
+    let bus = bus.clone();
+    Ok(tokio::spawn(async move {
+        while let Some(request) = requests.next().await {
+            let bus = bus.clone();
+            let handler = handler.clone();
+            // Each request on its own task: one slow wallet never holds up another.
+            tokio::spawn(async move {
+                let answer = match request.decode::<C>() {
+                    Ok(command) => handler(command).await.map_err(|error| Refusal {
+                        code: error.code().to_owned(),
+                        message: error.to_string(),
+                    }),
+                    Err(error) => Err(Refusal {
+                        code: "malformed_command".to_owned(),
+                        message: error.to_string(),
+                    }),
+                };
+                if let Err(error) = reply(&bus, &request, &answer).await {
+                    tracing::warn!(%error, subject = C::SUBJECT, "wallet reply not sent");
+                }
+            });
+        }
+    }))
+}
+
+async fn reply<T: serde::Serialize>(
+    bus: &DynBus,
+    request: &Message,
+    answer: &Result<T, Refusal>,
+) -> Result<(), bus::BusError> {
+    let response = request.response_json(answer)?;
+    bus.reply(request, response).await
+}
