@@ -18,6 +18,8 @@ use uuid::Uuid;
 pub const MAX_LEGS: usize = 64;
 /// The longest hold: 30 days.
 pub const MAX_TIMEOUT_SECONDS: u32 = 30 * 24 * 3600;
+/// Accounts a node remembers as open before it starts over.
+const MAX_CACHED_ACCOUNTS: usize = 1_000_000;
 /// The longest memo, in characters.
 pub const MAX_MEMO: usize = 512;
 
@@ -181,6 +183,10 @@ impl Catalog {
     /// Remembers accounts that now exist.
     pub fn remember_open<'a>(&self, accounts: impl IntoIterator<Item = &'a AccountInfo>) {
         let mut known = write(&self.accounts);
+        // A bound on memory: forgetting costs one idempotent insert per account later.
+        if known.len() > MAX_CACHED_ACCOUNTS {
+            known.clear();
+        }
         for account in accounts {
             known.entry(account.id).or_insert_with(|| account.clone());
         }

@@ -58,7 +58,7 @@ impl Default for WalletSettings {
         Self {
             assets: Vec::new(),
             system_accounts: Vec::new(),
-            committers: 2,
+            committers: 1,
             max_batch: 256,
             expiry_interval_ms: 1000,
             relay_interval_ms: 1000,

@@ -17,7 +17,9 @@ use sea_orm::sea_query::{
     Alias, ColumnDef, Expr, ExprTrait, LockBehavior, LockType, Order, Query, Table,
     TableCreateStatement,
 };
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, TransactionTrait,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -106,6 +108,28 @@ impl Outbox {
             return Ok(());
         }
         let now = chrono::Utc::now();
+        let backend = conn.get_database_backend();
+        if backend == DatabaseBackend::Postgres {
+            // One statement text for any number of events (they travel as one JSON
+            // parameter), so it is prepared once per connection, not once per batch size.
+            let rows: Vec<_> = events
+                .iter()
+                .map(|e| serde_json::json!({"message_id": e.id, "subject": e.subject, "payload": e.payload, "created_at": now}))
+                .collect();
+            let sql = format!(
+                "INSERT INTO {} (message_id, subject, payload, created_at) \
+                 SELECT message_id, subject, payload, created_at FROM jsonb_to_recordset($1::jsonb) \
+                 AS r(message_id text, subject text, payload text, created_at timestamptz)",
+                self.table
+            );
+            conn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [serde_json::Value::from(rows).to_string().into()],
+            ))
+            .await?;
+            return Ok(());
+        }
         let mut insert = Query::insert();
         insert.into_table(Alias::new(self.table)).columns([
             Alias::new("message_id"),
@@ -171,7 +195,18 @@ impl Outbox {
             bus.publish_durable(message).await?;
             relayed.push(seq);
         }
-        if !relayed.is_empty() {
+        if !relayed.is_empty() && backend == DatabaseBackend::Postgres {
+            let sql = format!(
+                "DELETE FROM {} WHERE seq IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)",
+                self.table
+            );
+            txn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [serde_json::Value::from(relayed.clone()).to_string().into()],
+            ))
+            .await?;
+        } else if !relayed.is_empty() {
             let delete = Query::delete()
                 .from_table(Alias::new(self.table))
                 .and_where(Expr::col(Alias::new("seq")).is_in(relayed.iter().copied()))
