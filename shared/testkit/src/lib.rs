@@ -111,15 +111,7 @@ impl TestApp {
 
     /// A valid access token for `user` with `roles`, as accounts would issue it.
     pub fn token(&self, user: kernel::UserId, roles: &[kernel::Role]) -> String {
-        let now = chrono::Utc::now().timestamp();
-        self.jwt_keys().sign(&web::Claims {
-            sub: user,
-            roles: roles.to_vec(),
-            sid: uuid::Uuid::new_v4(),
-            iat: now,
-            exp: now + 3600,
-            iss: TEST_ISSUER.to_owned(),
-        })
+        token(user, roles)
     }
 
     /// Stops the node the way the binary does, then drops the database.
@@ -146,6 +138,20 @@ impl StoppedApp {
         app.database = self.database.take();
         Ok(app)
     }
+}
+
+/// A valid access token for `user` with `roles` for any node using [`TEST_JWT_SECRET`] (test
+/// nodes, and binaries started with it).
+pub fn token(user: kernel::UserId, roles: &[kernel::Role]) -> String {
+    let now = chrono::Utc::now().timestamp();
+    web::JwtKeys::new(TEST_JWT_SECRET.as_bytes(), TEST_ISSUER).sign(&web::Claims {
+        sub: user,
+        roles: roles.to_vec(),
+        sid: uuid::Uuid::new_v4(),
+        iat: now,
+        exp: now + 3600,
+        iss: TEST_ISSUER.to_owned(),
+    })
 }
 
 /// `TEST_NATS_URL`, when the tests should run on NATS.
