@@ -5,6 +5,10 @@
 //! as hashes and rotated on every use; presenting an already-rotated refresh token revokes
 //! its whole session, since it means a copy is in someone else's hands.
 //!
+//! Sign-up and login sit behind a captcha (`[captcha]`, off in the embedded default) and,
+//! with refresh, behind the `auth` rate limit per client address (`[ratelimit]`); both
+//! refuse before a handler runs, so a refused request never costs a password hash.
+//!
 //! It knows no other service: what others need (a user signed up) goes out on the bus as
 //! events typed in `contracts`.
 
@@ -14,6 +18,7 @@ mod migration;
 pub mod service;
 pub mod store;
 
+use anyhow::Context as _;
 use runtime::{Context, Module, Routes};
 use std::sync::Arc;
 use utoipa::OpenApi as _;
@@ -40,8 +45,16 @@ impl Module for Accounts {
 
     async fn start(&self, context: &Context) -> anyhow::Result<Routes> {
         let service = actix_web::web::Data::new(AuthService::from_context(context));
+        let protection = http::Protection {
+            captcha: captcha::Verifier::new(context.section("captcha")?)
+                .context("the [captcha] settings")?,
+            limits: ratelimit::Limiter::from_config(context.section("ratelimit")?)
+                .await
+                .context("the [ratelimit] settings")?,
+        };
+        protection.check()?;
         Ok(Arc::new(move |config| {
-            http::configure(config, service.clone())
+            http::configure(config, service.clone(), &protection)
         }))
     }
 }

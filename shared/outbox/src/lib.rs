@@ -169,6 +169,12 @@ impl Outbox {
     ) -> Result<usize, RelayError> {
         let backend = db.get_database_backend();
         let txn = db.begin().await?;
+        if backend == DatabaseBackend::Postgres {
+            // Losing this deletion in a crash only republishes events under their own ids,
+            // which JetStream and consumers recognise: it need not wait for its own fsync.
+            txn.execute_unprepared("SET LOCAL synchronous_commit = off")
+                .await?;
+        }
         let mut select = Query::select();
         select
             .columns([

@@ -1,6 +1,6 @@
 //! Settings, loaded once and passed down by value: defaults, then a TOML file, then
-//! `PLATFORM__SECTION__KEY` environment variables (plus the conventional `DATABASE_URL`
-//! and `NATS_URL`), then command-line flags, each overriding the one before.
+//! `PLATFORM__SECTION__KEY` environment variables (plus the conventional `DATABASE_URL`,
+//! `NATS_URL` and `REDIS_URL`), then command-line flags, each overriding the one before.
 
 pub use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -120,6 +120,12 @@ pub fn sources(file: Option<&Path>) -> Figment {
                 .only(&["NATS_URL"])
                 .map(|_| "bus.nats_url".into()),
         )
+        // Read by the services that rate-limit (the `[ratelimit]` section is theirs).
+        .merge(
+            Env::raw()
+                .only(&["REDIS_URL"])
+                .map(|_| "ratelimit.redis_url".into()),
+        )
         .merge(Env::prefixed("PLATFORM__").split("__"));
     figment
 }
@@ -155,6 +161,22 @@ mod tests {
             assert_eq!(settings.http.workers, Some(3));
             assert_eq!(settings.database.url, "postgres://db/platform");
             assert_eq!(settings.bus.nats_url, None);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn redis_url_feeds_the_ratelimit_section_unless_namespaced() {
+        figment::Jail::expect_with(|jail| {
+            let redis_url = |figment: &Figment| {
+                figment
+                    .extract_inner::<String>("ratelimit.redis_url")
+                    .map_err(|e| e.to_string())
+            };
+            jail.set_env("REDIS_URL", "redis://cache:6379/0");
+            assert_eq!(redis_url(&sources(None))?, "redis://cache:6379/0");
+            jail.set_env("PLATFORM__RATELIMIT__REDIS_URL", "redis://limits:6379/1");
+            assert_eq!(redis_url(&sources(None))?, "redis://limits:6379/1");
             Ok(())
         });
     }

@@ -20,7 +20,16 @@ impl CorsConfig {
         let mut cors = Cors::default()
             .allow_any_method()
             .allow_any_header()
-            .expose_headers(["x-request-id", "retry-after", "ratelimit-remaining"])
+            // Browsers hide response headers from scripts unless they are listed here; the
+            // rate limit ones let a front end back off before it is refused.
+            .expose_headers([
+                "x-request-id",
+                "retry-after",
+                "ratelimit-limit",
+                "ratelimit-remaining",
+                "ratelimit-reset",
+                "ratelimit-policy",
+            ])
             .max_age(self.max_age_seconds.or(Some(600)));
         for origin in &self.allowed_origins {
             cors = if origin == "*" {
@@ -30,5 +39,49 @@ impl CorsConfig {
             };
         }
         cors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::{App, HttpResponse, test, web};
+
+    #[actix_web::test]
+    async fn allowed_origins_can_read_the_rate_limit_headers() {
+        let config = CorsConfig {
+            allowed_origins: vec!["https://app.example.com".into()],
+            max_age_seconds: None,
+        };
+        let app = test::init_service(
+            App::new()
+                .wrap(config.middleware())
+                .route("/", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        let response = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri("/")
+                .insert_header(("origin", "https://app.example.com"))
+                .to_request(),
+        )
+        .await;
+        let exposed = response
+            .headers()
+            .get("access-control-expose-headers")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        for header in [
+            "x-request-id",
+            "retry-after",
+            "ratelimit-limit",
+            "ratelimit-remaining",
+            "ratelimit-reset",
+            "ratelimit-policy",
+        ] {
+            assert!(exposed.contains(header), "{header} not in {exposed:?}");
+        }
     }
 }

@@ -1,4 +1,10 @@
 //! `/v1/auth/*`: sign-up, login, token refresh and logout.
+//!
+//! Sign-up and login need a solved captcha (`X-Captcha-Token`) for their action, and
+//! sign-up, login and refresh count against the `auth` rate limit of the caller's address.
+//! Each route lists its guards innermost first (actix's `wrap` order), so the rate limit
+//! is outermost: it counts every attempt, captcha refusals included, and a client over its
+//! limit is refused before its token costs a call to the captcha provider.
 
 use crate::service::{AuthService, Session};
 use crate::store::User;
@@ -92,17 +98,40 @@ impl From<Session> for TokensView {
 #[utoipa::path(
     tag = "auth",
     request_body = CredentialsBody,
+    params(
+        ("X-Captcha-Token" = Option<String>, Header, description = "The captcha widget's token, solved for action `signup`; required unless captcha is off (`captcha.enabled = false`, the embedded default)"),
+    ),
     responses(
-        (status = 201, description = "Signed up and logged in", body = TokensView),
-        (status = 400, description = "`malformed_json`", body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Signed up and logged in", body = TokensView, headers(
+            ("RateLimit-Limit" = u32, description = "Requests allowed per window (group `auth`, per address)"),
+            ("RateLimit-Remaining" = u32, description = "Requests left before `rate_limited`"),
+            ("RateLimit-Reset" = u64, description = "Seconds until the allowance is full again"),
+            ("RateLimit-Policy" = String, description = "`limit;w=window_seconds`"),
+        )),
+        (status = 400, description = "`malformed_json`, or the captcha must be solved again: `captcha_required`, `captcha_invalid`, `captcha_replayed` or `captcha_expired`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`captcha_low_score`, `captcha_action_mismatch` or `captcha_hostname_mismatch`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`email_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_email`, `weak_password` or `invalid_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many attempts from this address (group `auth`)", body = Problem, content_type = "application/problem+json", headers(
+            ("Retry-After" = u64, description = "Seconds until the next attempt is admitted"),
+            ("RateLimit-Limit" = u32, description = "Requests allowed per window"),
+            ("RateLimit-Remaining" = u32, description = "Always 0"),
+            ("RateLimit-Reset" = u64, description = "Seconds until the allowance is full again"),
+            ("RateLimit-Policy" = String, description = "`limit;w=window_seconds`"),
+        )),
         (status = 500, description = "`internal`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`captcha_unavailable`: the captcha provider did not answer (sign-up fails closed) or refused our secret; or `unavailable`: the rate limit store did not answer and `ratelimit.on_outage` is `fail_closed`", body = Problem, content_type = "application/problem+json", headers(
+            ("Retry-After" = u64, description = "Seconds to wait before trying again"),
+        )),
     )
 )]
-#[post("/v1/auth/signup")]
+#[post(
+    "/v1/auth/signup",
+    wrap = "captcha::Guard::from_app_data(captcha::actions::SIGNUP)",
+    wrap = "ratelimit::Guard::from_app_data(ratelimit::groups::AUTH, ratelimit::Key::Ip)"
+)]
 pub async fn sign_up(
     service: Data<AuthService>,
     body: Json<CredentialsBody>,
@@ -118,17 +147,40 @@ pub async fn sign_up(
 #[utoipa::path(
     tag = "auth",
     request_body = CredentialsBody,
+    params(
+        ("X-Captcha-Token" = Option<String>, Header, description = "The captcha widget's token, solved for action `login`; required unless captcha is off (`captcha.enabled = false`, the embedded default)"),
+    ),
     responses(
-        (status = 200, description = "Logged in", body = TokensView),
+        (status = 200, description = "Logged in", body = TokensView, headers(
+            ("RateLimit-Limit" = u32, description = "Requests allowed per window (group `auth`, per address)"),
+            ("RateLimit-Remaining" = u32, description = "Requests left before `rate_limited`"),
+            ("RateLimit-Reset" = u64, description = "Seconds until the allowance is full again"),
+            ("RateLimit-Policy" = String, description = "`limit;w=window_seconds`"),
+        )),
         (status = 401, description = "`invalid_credentials` (unknown email and wrong password alike)", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "`malformed_json`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`malformed_json`, or the captcha must be solved again: `captcha_required`, `captcha_invalid`, `captcha_replayed` or `captcha_expired`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`captcha_low_score`, `captcha_action_mismatch` or `captcha_hostname_mismatch`", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many attempts from this address (group `auth`)", body = Problem, content_type = "application/problem+json", headers(
+            ("Retry-After" = u64, description = "Seconds until the next attempt is admitted"),
+            ("RateLimit-Limit" = u32, description = "Requests allowed per window"),
+            ("RateLimit-Remaining" = u32, description = "Always 0"),
+            ("RateLimit-Reset" = u64, description = "Seconds until the allowance is full again"),
+            ("RateLimit-Policy" = String, description = "`limit;w=window_seconds`"),
+        )),
         (status = 500, description = "`internal`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`captcha_unavailable`: the captcha provider did not answer and login fails closed (by default it fails open: `captcha.actions.login.on_outage`), or it refused our secret; or `unavailable`: the rate limit store did not answer and `ratelimit.on_outage` is `fail_closed`", body = Problem, content_type = "application/problem+json", headers(
+            ("Retry-After" = u64, description = "Seconds to wait before trying again"),
+        )),
     )
 )]
-#[post("/v1/auth/login")]
+#[post(
+    "/v1/auth/login",
+    wrap = "captcha::Guard::from_app_data(captcha::actions::LOGIN)",
+    wrap = "ratelimit::Guard::from_app_data(ratelimit::groups::AUTH, ratelimit::Key::Ip)"
+)]
 pub async fn log_in(
     service: Data<AuthService>,
     body: Json<CredentialsBody>,
@@ -144,16 +196,34 @@ pub async fn log_in(
     tag = "auth",
     request_body = RefreshBody,
     responses(
-        (status = 200, description = "A new token pair", body = TokensView),
+        (status = 200, description = "A new token pair", body = TokensView, headers(
+            ("RateLimit-Limit" = u32, description = "Requests allowed per window (group `auth`, per address)"),
+            ("RateLimit-Remaining" = u32, description = "Requests left before `rate_limited`"),
+            ("RateLimit-Reset" = u64, description = "Seconds until the allowance is full again"),
+            ("RateLimit-Policy" = String, description = "`limit;w=window_seconds`"),
+        )),
         (status = 401, description = "`invalid_refresh_token`, `refresh_token_reused` or `session_ended`", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "`malformed_json`", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many attempts from this address (group `auth`)", body = Problem, content_type = "application/problem+json", headers(
+            ("Retry-After" = u64, description = "Seconds until the next attempt is admitted"),
+            ("RateLimit-Limit" = u32, description = "Requests allowed per window"),
+            ("RateLimit-Remaining" = u32, description = "Always 0"),
+            ("RateLimit-Reset" = u64, description = "Seconds until the allowance is full again"),
+            ("RateLimit-Policy" = String, description = "`limit;w=window_seconds`"),
+        )),
         (status = 500, description = "`internal`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: the rate limit store did not answer and `ratelimit.on_outage` is `fail_closed`", body = Problem, content_type = "application/problem+json", headers(
+            ("Retry-After" = u64, description = "Seconds to wait before trying again"),
+        )),
     )
 )]
-#[post("/v1/auth/refresh")]
+#[post(
+    "/v1/auth/refresh",
+    wrap = "ratelimit::Guard::from_app_data(ratelimit::groups::AUTH, ratelimit::Key::Ip)"
+)]
 pub async fn refresh(
     service: Data<AuthService>,
     body: Json<RefreshBody>,

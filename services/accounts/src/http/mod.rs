@@ -1,11 +1,13 @@
 //! The accounts HTTP API: one file per resource, handlers that parse, call the service
-//! once and map the answer.
+//! once and map the answer. The guards in front of them (captcha, rate limits) are declared
+//! on the routes and find what they need in the app data registered here.
 
 pub mod auth;
 pub mod me;
 
 use crate::service::{AuthError, AuthService};
 use actix_web::web::{Data, ServiceConfig};
+use ratelimit::{Key, groups};
 use web::ApiError;
 
 /// The accounts part of the OpenAPI document.
@@ -17,10 +19,31 @@ use web::ApiError;
 )]
 pub struct AccountsApi;
 
-/// Registers the routes.
-pub fn configure(config: &mut ServiceConfig, service: Data<AuthService>) {
+/// What stands in front of the routes bots target, built once at start so every HTTP
+/// worker shares one replay memory and one set of counts.
+#[derive(Clone, Debug)]
+pub struct Protection {
+    /// Checks `X-Captcha-Token` on sign-up and login.
+    pub captcha: captcha::Verifier,
+    /// Counts sign-up, login and refresh per client address (group `auth`).
+    pub limits: ratelimit::Limiter,
+}
+
+impl Protection {
+    /// Checks the settings have every quota the routes' guards ask for. The guards are
+    /// declared in attribute macros and look their quota up per request, where a missing
+    /// one would be a 500 on every call; here it stops the node at start instead.
+    pub fn check(&self) -> Result<(), ratelimit::RateLimitError> {
+        self.limits.quota(groups::AUTH, Key::Ip).map(drop)
+    }
+}
+
+/// Registers the routes, and the verifier and limiter their guards use.
+pub fn configure(config: &mut ServiceConfig, service: Data<AuthService>, protection: &Protection) {
     config
         .app_data(service)
+        .app_data(Data::new(protection.captcha.clone()))
+        .app_data(Data::new(protection.limits.clone()))
         .service(auth::sign_up)
         .service(auth::log_in)
         .service(auth::refresh)
