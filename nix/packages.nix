@@ -11,7 +11,7 @@ let
     "wallet"
     # "rewards"
     # "payments"
-    # "live"
+    "live"
     # "commentary"
     # "cms"
     # "quizzes"

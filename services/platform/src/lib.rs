@@ -7,7 +7,11 @@ use std::sync::Arc;
 
 /// Every service of the platform, in start order.
 pub fn services() -> Vec<Arc<dyn Module>> {
-    vec![Arc::new(accounts::Accounts), Arc::new(wallet::Wallet)]
+    vec![
+        Arc::new(accounts::Accounts),
+        Arc::new(wallet::Wallet),
+        Arc::new(live::Live),
+    ]
 }
 
 /// A node mounting the services named in `only` (every service when empty).

@@ -1,0 +1,38 @@
+//! The one error type of the live service: everything a request about a match can fail
+//! with, mapped to problem+json in [`crate::http`].
+
+use actors::ActorError;
+use cricket::{CricsheetError, IllegalEvent};
+
+/// Why a request about a match failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// No match has this id.
+    #[error("no such match")]
+    NotFound,
+    /// The match rules refuse the event now; nothing changed.
+    #[error("{0}")]
+    Illegal(IllegalEvent),
+    /// A Cricsheet file that cannot be imported.
+    #[error("{0}")]
+    Import(CricsheetError),
+    /// Another writer (a room for the same match on another node) appended this seq first;
+    /// this room has reloaded the log, so a retry is checked against the true match.
+    #[error("another writer appended to this match first")]
+    Conflict,
+    /// The database failed; nothing was applied.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// The stored log no longer replays: a bug or a hand edit, never user input.
+    #[error("corrupt log: {0}")]
+    Corrupt(String),
+    /// The match room could not be reached.
+    #[error(transparent)]
+    Actor(#[from] ActorError),
+}
+
+impl From<sea_orm::DbErr> for LiveError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        Self::Storage(error.to_string())
+    }
+}

@@ -1,0 +1,69 @@
+//! Live: matches scored ball by ball, their scorecards, and the live stream to viewers.
+//!
+//! Owns the `live_*` tables. A match is its log of `cricket::MatchEvent`s (`live_events`),
+//! the scorecard is derived from it by the pure `cricket` crate. The write path: an editor
+//! posts an event ([`http`]); the match's room actor ([`room`], one per match, keyed by
+//! its id, under the `live-rooms` registry linked to the node's supervisor) checks it
+//! against the match so far, appends it to the log, publishes it on
+//! `live.v1.match.<id>.events` ([`feed`]), and only then answers. The read path: each node
+//! subscribes once per match that has local viewers ([`hub`]) and fans out to its SSE
+//! connections ([`http::stream`]); a reconnecting viewer is replayed what it missed from
+//! the log.
+//!
+//! Supervision: node supervisor -> `live-rooms` registry -> one room per match (restarted
+//! from the log with backoff when it crashes, stopped after `live.room_idle_secs` idle).
+//!
+//! This crate must not know about other services: it talks to the rest of the platform
+//! over the bus only.
+
+pub mod error;
+pub mod feed;
+pub mod http;
+pub mod hub;
+mod migration;
+pub mod room;
+pub mod service;
+pub mod settings;
+pub mod store;
+
+use runtime::{Context, Module, Routes};
+use std::sync::Arc;
+use utoipa::OpenApi as _;
+
+pub use error::LiveError;
+pub use service::LiveService;
+pub use settings::LiveSettings;
+
+/// The live service, as the node mounts it.
+pub struct Live;
+
+#[async_trait::async_trait]
+impl Module for Live {
+    fn name(&self) -> &'static str {
+        "live"
+    }
+
+    fn migrations(&self) -> Option<storage::Migrations> {
+        Some(storage::Migrations::of::<migration::Migrator>("live"))
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        http::LiveApi::openapi()
+    }
+
+    async fn start(&self, context: &Context) -> anyhow::Result<Routes> {
+        let settings: LiveSettings = context.section("live")?;
+        settings.validate()?;
+        let service = LiveService::start(
+            context.db.clone(),
+            context.bus.clone(),
+            settings,
+            Some(context.supervisor.clone()),
+        )
+        .await?;
+        let service = actix_web::web::Data::new(service);
+        Ok(Arc::new(move |config| {
+            http::configure(config, service.clone())
+        }))
+    }
+}

@@ -1,0 +1,177 @@
+//! The live service as its HTTP layer and SSE streams use it: create and import matches,
+//! hand events to match rooms, read views, and find what a reconnecting viewer missed.
+
+use crate::error::LiveError;
+use crate::feed::{Created, MatchListing, MatchView, Summary, Update, status_name};
+use crate::hub::{Hub, Viewer};
+use crate::room::{RoomMsg, Rooms};
+use crate::settings::LiveSettings;
+use crate::store;
+use actors::ractor::ActorCell;
+use actors::{Registry, RegistryConfig};
+use bus::DynBus;
+use cricket::{Match, MatchEvent, MatchInfo};
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Cheap to clone; every clone shares the rooms and the hub.
+#[derive(Clone)]
+pub struct LiveService {
+    db: DatabaseConnection,
+    rooms: Registry<Rooms>,
+    hub: Arc<Hub>,
+    settings: LiveSettings,
+}
+
+/// What a reconnecting viewer gets.
+pub enum Resume {
+    /// Exactly the events after its last one, in order (possibly none).
+    Missed(Vec<Update>),
+    /// Too much was missed (or the id is not one of this match's): start again.
+    Snapshot,
+}
+
+impl LiveService {
+    /// Starts the room registry under `supervisor`.
+    pub async fn start(
+        db: DatabaseConnection,
+        bus: DynBus,
+        settings: LiveSettings,
+        supervisor: Option<ActorCell>,
+    ) -> anyhow::Result<Self> {
+        let rooms = Registry::spawn(
+            "live-rooms",
+            Arc::new(Rooms {
+                db: db.clone(),
+                bus: bus.clone(),
+            }),
+            RegistryConfig {
+                idle_timeout: Duration::from_secs(settings.room_idle_secs),
+                ..RegistryConfig::default()
+            },
+            supervisor,
+        )
+        .await?;
+        Ok(Self {
+            db,
+            rooms,
+            hub: Arc::new(Hub::new(bus, settings.viewer_queue)),
+            settings,
+        })
+    }
+
+    /// The settings it runs with.
+    pub fn settings(&self) -> &LiveSettings {
+        &self.settings
+    }
+
+    /// Sets up a new match.
+    pub async fn create(&self, info: MatchInfo) -> Result<Created, LiveError> {
+        let events = [MatchEvent::Started(Box::new(info.clone()))];
+        let game = Match::replay(&events).map_err(|refused| LiveError::Illegal(refused.error))?;
+        self.insert(info, &events, &game).await
+    }
+
+    /// Stores a Cricsheet file as a match with its whole log.
+    pub async fn import(&self, file: &[u8]) -> Result<Created, LiveError> {
+        let imported = cricket::cricsheet::parse(file).map_err(LiveError::Import)?;
+        // The parser replays every event as it goes, so this cannot refuse one; if it did,
+        // storing a log that does not replay would break the room, so refuse the file.
+        let game =
+            Match::replay(&imported.events).map_err(|refused| LiveError::Illegal(refused.error))?;
+        self.insert(imported.info, &imported.events, &game).await
+    }
+
+    async fn insert(
+        &self,
+        info: MatchInfo,
+        events: &[MatchEvent],
+        game: &Match,
+    ) -> Result<Created, LiveError> {
+        let id = Uuid::now_v7();
+        store::create(&self.db, id, &info, events, game.status()).await?;
+        Ok(Created {
+            id,
+            seq: i64::try_from(events.len()).unwrap_or(i64::MAX),
+            status: status_name(game.status()).to_owned(),
+        })
+    }
+
+    /// Applies one event through the match's room.
+    pub async fn submit(&self, id: Uuid, event: MatchEvent) -> Result<Update, LiveError> {
+        self.rooms
+            .call(id, |reply| RoomMsg::Submit {
+                event: Box::new(event),
+                reply,
+            })
+            .await?
+    }
+
+    /// The match as its room holds it.
+    pub async fn view(&self, id: Uuid) -> Result<MatchView, LiveError> {
+        self.rooms.call(id, |reply| RoomMsg::View { reply }).await?
+    }
+
+    /// The most recent matches.
+    pub async fn list(&self) -> Result<Vec<MatchListing>, LiveError> {
+        let rows = store::list(&self.db, self.settings.list_limit).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| MatchListing {
+                id: row.id,
+                teams: serde_json::from_str::<MatchInfo>(&row.info)
+                    .map(|info| info.teams.to_vec())
+                    .unwrap_or_default(),
+                status: row.status,
+                created_at: row.created_at,
+            })
+            .collect())
+    }
+
+    /// Starts watching a match's updates on this node.
+    pub async fn watch(&self, id: Uuid) -> Result<Viewer, LiveError> {
+        self.hub
+            .watch(id)
+            .await
+            .map_err(|error| LiveError::Storage(format!("bus: {error}")))
+    }
+
+    /// What a viewer whose last event was `after` missed, read from the log (not from the
+    /// room: replaying is for viewers, the room is for scorers).
+    pub async fn missed(&self, id: Uuid, after: i64) -> Result<Resume, LiveError> {
+        let log = store::log(&self.db, id).await?.ok_or(LiveError::NotFound)?;
+        let last = log.last().map_or(0, |(seq, _)| *seq);
+        let missed = usize::try_from(last.saturating_sub(after)).unwrap_or(usize::MAX);
+        if after < 1 || after > last || missed > self.settings.replay_limit {
+            return Ok(Resume::Snapshot);
+        }
+        // Each update carries the score after its event, as the live one did: fold the log.
+        let mut game = Match::new();
+        let mut updates = Vec::with_capacity(missed);
+        for (seq, event) in log {
+            game.apply(&event)
+                .map_err(|error| LiveError::Corrupt(format!("event {seq}: {error}")))?;
+            if seq > after {
+                updates.push(Update {
+                    match_id: id,
+                    seq,
+                    event,
+                    summary: Summary::of(&game.scorecard()),
+                });
+            }
+        }
+        Ok(Resume::Missed(updates))
+    }
+
+    /// Matches with viewers on this node.
+    pub async fn hub_topics(&self) -> usize {
+        self.hub.watched().await
+    }
+
+    /// Stops the rooms.
+    pub async fn stop(&self) {
+        self.rooms.stop().await;
+    }
+}

@@ -1,0 +1,50 @@
+//! The `[live]` settings section.
+
+use serde::Deserialize;
+
+/// How the live service runs; every field has a default.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveSettings {
+    /// A room nobody has written to or read for this long is stopped; its match reloads
+    /// from the log on the next request.
+    pub room_idle_secs: u64,
+    /// How many updates one SSE viewer may fall behind before it is cut off with a
+    /// `resync` event.
+    pub viewer_queue: usize,
+    /// A reconnecting viewer that missed more events than this gets a fresh snapshot
+    /// instead of the events.
+    pub replay_limit: usize,
+    /// Seconds between SSE heartbeat comments, so proxies keep idle streams open.
+    pub heartbeat_secs: u64,
+    /// Matches in the public list.
+    pub list_limit: u64,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        Self {
+            room_idle_secs: 600,
+            viewer_queue: 256,
+            replay_limit: 1000,
+            heartbeat_secs: 15,
+            list_limit: 100,
+        }
+    }
+}
+
+impl LiveSettings {
+    /// Refuses settings the service cannot run with.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.viewer_queue > 0, "live.viewer_queue must be positive");
+        anyhow::ensure!(
+            self.heartbeat_secs > 0,
+            "live.heartbeat_secs must be positive"
+        );
+        anyhow::ensure!(
+            self.room_idle_secs > 0,
+            "live.room_idle_secs must be positive"
+        );
+        Ok(())
+    }
+}
