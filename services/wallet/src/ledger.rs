@@ -641,7 +641,6 @@ fn hold_from_row(row: &sea_orm::QueryResult) -> Result<hold::Model, DbErr> {
 /// once per batch size: planning a fresh statement per commit costs more than the commit.
 mod postgres {
     use super::{Row, Totals};
-    use crate::domain::flags;
     use sea_orm::{DatabaseBackend, Statement};
     use serde_json::json;
     use uuid::Uuid;
@@ -700,19 +699,9 @@ mod postgres {
         let sql = format!(
             "WITH d AS (SELECT * FROM jsonb_to_recordset($1::jsonb) \
              AS d(id uuid, dpe bigint, dpo bigint, cpe bigint, cpo bigint)) {}",
-            super::UPDATE_FROM_D,
-        )
-        .replace(
-            "{dmnec}",
-            &flags::DEBITS_MUST_NOT_EXCEED_CREDITS.to_string(),
-        )
-        .replace(
-            "{cmned}",
-            &flags::CREDITS_MUST_NOT_EXCEED_DEBITS.to_string(),
-        )
-        .replace(
-            "{columns}",
-            "a.id, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted",
+            super::update_from_d(
+                "a.id, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted"
+            ),
         );
         Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
@@ -736,6 +725,20 @@ const UPDATE_FROM_D: &str = "UPDATE wallet_accounts AS a SET \
           OR a.credits_pending + d.cpe + a.credits_posted + d.cpo <= a.debits_posted + d.dpo) \
      RETURNING {columns}";
 
+/// [`UPDATE_FROM_D`] with the flag bits filled in, returning `columns`.
+fn update_from_d(columns: &str) -> String {
+    UPDATE_FROM_D
+        .replace(
+            "{dmnec}",
+            &flags::DEBITS_MUST_NOT_EXCEED_CREDITS.to_string(),
+        )
+        .replace(
+            "{cmned}",
+            &flags::CREDITS_MUST_NOT_EXCEED_DEBITS.to_string(),
+        )
+        .replace("{columns}", columns)
+}
+
 /// The same update on SQLite, whose deltas come as `VALUES` (preparing a statement there is
 /// local and cheap). Returns the new totals of the rows changed; a row missing from the
 /// answer was refused.
@@ -751,20 +754,9 @@ fn update_totals(backend: DatabaseBackend, deltas: &[(Uuid, Totals)]) -> Stateme
             delta.credits_posted.into(),
         ]);
     }
-    let update = UPDATE_FROM_D
-        .replace(
-            "{dmnec}",
-            &flags::DEBITS_MUST_NOT_EXCEED_CREDITS.to_string(),
-        )
-        .replace(
-            "{cmned}",
-            &flags::CREDITS_MUST_NOT_EXCEED_DEBITS.to_string(),
-        )
-        // SQLite's RETURNING may only name the updated table, unqualified.
-        .replace(
-            "{columns}",
-            "id, debits_pending, debits_posted, credits_pending, credits_posted",
-        );
+    // SQLite's RETURNING may only name the updated table, unqualified.
+    let update =
+        update_from_d("id, debits_pending, debits_posted, credits_pending, credits_posted");
     let sql = format!("WITH d (id, dpe, dpo, cpe, cpo) AS (VALUES {rows}) {update}");
     Statement::from_sql_and_values(backend, sql, values)
 }
