@@ -9,10 +9,15 @@
 //! with refresh, behind the `auth` rate limit per client address (`[ratelimit]`); both
 //! refuse before a handler runs, so a refused request never costs a password hash.
 //!
+//! It also owns geofencing ([`geo`]): the feature policies and region sets admins change at
+//! runtime, `POST /v1/geo/check`, and the node's live `geofence::Geofence` that
+//! `web::geo::guard` reads on any service's routes.
+//!
 //! It knows no other service: what others need (a user signed up) goes out on the bus as
 //! events typed in `contracts`.
 
 pub mod domain;
+pub mod geo;
 pub mod http;
 mod migration;
 pub mod service;
@@ -53,8 +58,21 @@ impl Module for Accounts {
                 .context("the [ratelimit] settings")?,
         };
         protection.check()?;
+        let geo = geo::GeoService::start(
+            context.db.clone(),
+            context.bus.clone(),
+            context.section("geofence")?,
+        )
+        .await
+        .context("the [geofence] settings")?;
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let follower = tokio::spawn(geo.clone().follow_changes(Arc::clone(&stop)));
+        context
+            .supervise("accounts-geofence", follower, Some(stop))
+            .await?;
+        let geo = actix_web::web::Data::new(geo);
         Ok(Arc::new(move |config| {
-            http::configure(config, service.clone(), &protection)
+            http::configure(config, service.clone(), geo.clone(), &protection)
         }))
     }
 }

@@ -8,7 +8,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_users_and_sessions::Migration)]
+        vec![
+            Box::new(m0001_users_and_sessions::Migration),
+            Box::new(m0002_geofence::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -186,6 +189,166 @@ mod m0001_users_and_sessions {
                 "accounts_refresh_tokens",
                 "accounts_sessions",
                 "accounts_users",
+            ] {
+                manager
+                    .drop_table(Table::drop().table(Alias::new(table)).to_owned())
+                    .await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+mod m0002_geofence {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0002_geofence"
+        }
+    }
+
+    #[derive(DeriveIden)]
+    enum AccountsGeoPolicies {
+        Table,
+        Feature,
+        Rules,
+        UpdatedAt,
+        UpdatedBy,
+    }
+
+    #[derive(DeriveIden)]
+    enum AccountsGeoRegionSets {
+        Table,
+        Name,
+        Geojson,
+        CodeProperty,
+        NameProperty,
+        UpdatedAt,
+        UpdatedBy,
+    }
+
+    #[derive(DeriveIden)]
+    enum AccountsGeoAudit {
+        Table,
+        Id,
+        At,
+        Actor,
+        Action,
+        Target,
+        Before,
+        After,
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            // Admin overrides of the configured feature policies: one row per feature, the
+            // rules as JSON text (`geofence::FeaturePolicy`).
+            manager
+                .create_table(
+                    Table::create()
+                        .table(AccountsGeoPolicies::Table)
+                        .col(
+                            ColumnDef::new(AccountsGeoPolicies::Feature)
+                                .string_len(64)
+                                .not_null()
+                                .primary_key(),
+                        )
+                        .col(ColumnDef::new(AccountsGeoPolicies::Rules).text().not_null())
+                        .col(
+                            ColumnDef::new(AccountsGeoPolicies::UpdatedAt)
+                                .timestamp_with_time_zone()
+                                .not_null(),
+                        )
+                        .col(
+                            ColumnDef::new(AccountsGeoPolicies::UpdatedBy)
+                                .uuid()
+                                .not_null(),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+            // Uploaded region sets, beside the built-in one.
+            manager
+                .create_table(
+                    Table::create()
+                        .table(AccountsGeoRegionSets::Table)
+                        .col(
+                            ColumnDef::new(AccountsGeoRegionSets::Name)
+                                .string_len(64)
+                                .not_null()
+                                .primary_key(),
+                        )
+                        .col(
+                            ColumnDef::new(AccountsGeoRegionSets::Geojson)
+                                .text()
+                                .not_null(),
+                        )
+                        .col(
+                            ColumnDef::new(AccountsGeoRegionSets::CodeProperty)
+                                .string_len(64)
+                                .not_null(),
+                        )
+                        .col(
+                            ColumnDef::new(AccountsGeoRegionSets::NameProperty)
+                                .string_len(64)
+                                .not_null(),
+                        )
+                        .col(
+                            ColumnDef::new(AccountsGeoRegionSets::UpdatedAt)
+                                .timestamp_with_time_zone()
+                                .not_null(),
+                        )
+                        .col(
+                            ColumnDef::new(AccountsGeoRegionSets::UpdatedBy)
+                                .uuid()
+                                .not_null(),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+            // Who changed what, append-only. Ids are UUIDv7, so their order is time order.
+            manager
+                .create_table(
+                    Table::create()
+                        .table(AccountsGeoAudit::Table)
+                        .col(
+                            ColumnDef::new(AccountsGeoAudit::Id)
+                                .uuid()
+                                .not_null()
+                                .primary_key(),
+                        )
+                        .col(
+                            ColumnDef::new(AccountsGeoAudit::At)
+                                .timestamp_with_time_zone()
+                                .not_null(),
+                        )
+                        .col(ColumnDef::new(AccountsGeoAudit::Actor).uuid().not_null())
+                        .col(
+                            ColumnDef::new(AccountsGeoAudit::Action)
+                                .string_len(32)
+                                .not_null(),
+                        )
+                        .col(
+                            ColumnDef::new(AccountsGeoAudit::Target)
+                                .string_len(64)
+                                .not_null(),
+                        )
+                        .col(ColumnDef::new(AccountsGeoAudit::Before).text().null())
+                        .col(ColumnDef::new(AccountsGeoAudit::After).text().null())
+                        .to_owned(),
+                )
+                .await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            for table in [
+                "accounts_geo_audit",
+                "accounts_geo_region_sets",
+                "accounts_geo_policies",
             ] {
                 manager
                     .drop_table(Table::drop().table(Alias::new(table)).to_owned())

@@ -4,7 +4,7 @@
 //! One [`Verifier`] speaks the siteverify protocol that reCAPTCHA (v2 and v3), hCaptcha and
 //! Cloudflare Turnstile share, and adds the checks the provider cannot make: the action and
 //! hostname, a per-action minimum score, a token's age, single use on this node, and an
-//! outage policy per action (money fails closed). A [`Guard`] puts it in front of any
+//! outage policy per action (money fails closed). A [`guard`] puts it in front of any
 //! route by action name and refuses with problem+json before the handler runs:
 //!
 //! | code | status | meaning |
@@ -32,5 +32,5 @@ pub mod verify;
 
 pub use config::{ActionConfig, ActionPolicy, CaptchaConfig, OutagePolicy, Provider, actions};
 pub use error::CaptchaError;
-pub use guard::{Guard, TOKEN_HEADER};
+pub use guard::{Captcha, TOKEN_HEADER, guard, guard_from_app_data};
 pub use verify::{Assessment, Passed, Verifier};

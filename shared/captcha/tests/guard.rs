@@ -6,7 +6,7 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, test, web};
 use captcha::fake::{FakeSiteverify, Outage, Solved};
-use captcha::{Guard, Passed, Provider, TOKEN_HEADER, Verifier, actions};
+use captcha::{Passed, Provider, TOKEN_HEADER, Verifier, actions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -64,7 +64,7 @@ async fn refused_requests_never_reach_the_handler() {
     let app = test::init_service(
         App::new().app_data(calls.clone()).service(
             web::resource("/v1/auth/signup")
-                .wrap(Guard::new(verifier(&fake), actions::SIGNUP))
+                .wrap(captcha::guard(verifier(&fake), actions::SIGNUP))
                 .route(web::post().to(sign_up)),
         ),
     )
@@ -116,7 +116,7 @@ async fn a_solved_captcha_reaches_the_handler_once() {
     let app = test::init_service(
         App::new().app_data(calls.clone()).service(
             web::resource("/v1/auth/signup")
-                .wrap(Guard::new(verifier(&fake), actions::SIGNUP))
+                .wrap(captcha::guard(verifier(&fake), actions::SIGNUP))
                 .route(web::post().to(sign_up)),
         ),
     )
@@ -147,12 +147,12 @@ async fn an_outage_refuses_money_with_retry_after_and_admits_login_unverified() 
             .app_data(calls.clone())
             .service(
                 web::resource("/v1/vouchers")
-                    .wrap(Guard::new(verifier.clone(), actions::VOUCHER_PURCHASE))
+                    .wrap(captcha::guard(verifier.clone(), actions::VOUCHER_PURCHASE))
                     .route(web::post().to(sign_up)),
             )
             .service(
                 web::resource("/v1/auth/login")
-                    .wrap(Guard::new(verifier, actions::LOGIN))
+                    .wrap(captcha::guard(verifier, actions::LOGIN))
                     .route(web::post().to(sign_up)),
             ),
     )
@@ -181,7 +181,7 @@ async fn a_guard_can_take_its_verifier_from_app_data() {
     let calls = web::Data::new(AtomicUsize::new(0));
     let route = || {
         web::resource("/v1/auth/signup")
-            .wrap(Guard::from_app_data(actions::SIGNUP))
+            .wrap(captcha::guard_from_app_data(actions::SIGNUP))
             .route(web::post().to(sign_up))
     };
     let app = test::init_service(
@@ -212,7 +212,7 @@ async fn with_captcha_disabled_the_handler_runs_and_knows_it() {
     let app = test::init_service(
         App::new().app_data(web::Data::from(calls.clone())).service(
             web::resource("/v1/auth/signup")
-                .wrap(Guard::new(verifier, actions::SIGNUP))
+                .wrap(captcha::guard(verifier, actions::SIGNUP))
                 .route(web::post().to(sign_up)),
         ),
     )

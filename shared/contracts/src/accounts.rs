@@ -27,3 +27,16 @@ pub struct UserLoggedIn {
 impl Event for UserLoggedIn {
     const SUBJECT: &'static str = "accounts.v1.user.logged_in";
 }
+
+/// An admin changed a geofence policy or region set. Every node reloads its geofence from
+/// the database on it (and on a timer, in case it was missed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeofenceChanged {
+    /// What changed: `policy:<feature>` or `regions:<set>`.
+    pub target: String,
+    pub at: DateTime<Utc>,
+}
+
+impl Event for GeofenceChanged {
+    const SUBJECT: &'static str = "accounts.v1.geofence.changed";
+}

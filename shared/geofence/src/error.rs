@@ -44,12 +44,26 @@ pub enum GeofenceError {
 
     /// Two features carry the same region code; lookups and policy overrides key on the code,
     /// so a second feature would silently shadow or split the first.
-    #[error("feature {feature}: region code {code:?} already used by feature #{first_index}")]
+    #[error("feature {feature}: region code {code:?} already used by feature #{first_index}{}",
+        other_set.as_ref().map(|set| format!(" of set {set:?}")).unwrap_or_default())]
     DuplicateCode {
         feature: FeatureRef,
         code: String,
         first_index: usize,
+        /// The set of the earlier feature, when it is another set than this feature's.
+        other_set: Option<String>,
     },
+
+    /// A problem in one named region set of [`crate::RegionIndex::from_sources`].
+    #[error("region set {set:?}: {error}")]
+    InSet {
+        set: String,
+        error: Box<GeofenceError>,
+    },
+
+    /// A country code that is not two upper-case ASCII letters (ISO 3166-1 alpha-2).
+    #[error("invalid country code {0:?}: want ISO 3166-1 alpha-2, e.g. \"IN\"")]
+    InvalidCountryCode(String),
 
     /// A position is not `[lon, lat]` with finite, in-range numbers, or a ring is too short.
     #[error("feature {feature}: invalid geometry: {problem}")]
@@ -70,6 +84,10 @@ pub enum GeofenceError {
     /// error rather than a deny so that a typo in a feature name fails loudly in tests.
     #[error("unknown feature {0:?}")]
     UnknownFeature(String),
+
+    /// The bytes are not a readable MaxMind DB.
+    #[error("IP database: {0}")]
+    IpDatabase(String),
 }
 
 impl GeofenceError {
@@ -83,10 +101,13 @@ impl GeofenceError {
             Self::UnsupportedGeometry { .. } => "unsupported_geometry",
             Self::MissingCode { .. } => "missing_region_code",
             Self::DuplicateCode { .. } => "duplicate_region_code",
+            Self::InSet { error, .. } => error.code(),
+            Self::InvalidCountryCode(_) => "invalid_country_code",
             Self::InvalidGeometry { .. } => "invalid_geometry",
             Self::InvalidLatitude(_) => "invalid_latitude",
             Self::InvalidLongitude(_) => "invalid_longitude",
             Self::UnknownFeature(_) => "unknown_feature",
+            Self::IpDatabase(_) => "invalid_ip_database",
         }
     }
 }

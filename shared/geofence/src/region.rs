@@ -19,7 +19,7 @@
 //! one huge box) is put in an R-tree by its bounding box; a lookup runs the exact test only on
 //! polygons whose box holds the point.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use geo::{BoundingRect, Coord, Intersects, LineString, Point, Polygon};
 use geojson::{GeometryValue, PolygonType};
@@ -79,6 +79,21 @@ pub struct RegionIndex {
     /// Bounding box of each entry of `parts`, carrying its index.
     tree: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>>,
     by_code: HashMap<String, usize>,
+    /// Country-level regions (ISO 3166-1 alpha-2) without polygons: the countries named in
+    /// the sources plus the prefix of every `XX-...` subdivision code. They answer
+    /// [`RegionIndex::get`] for a location known only to country level (an IP address), and
+    /// never match coordinates.
+    countries: BTreeMap<String, Region>,
+}
+
+/// One input of [`RegionIndex::from_sources`]: a named GeoJSON `FeatureCollection` and the
+/// properties that carry its codes and names.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// The set's name, used in errors (`india`, `uploaded-2026-11`).
+    pub name: &'a str,
+    pub geojson: &'a [u8],
+    pub options: &'a IndexOptions,
 }
 
 impl RegionIndex {
@@ -100,55 +115,34 @@ impl RegionIndex {
         bytes: &[u8],
         options: &IndexOptions,
     ) -> Result<Self, GeofenceError> {
-        // Parse to a raw JSON value first and each feature on its own, rather than the whole
-        // document with `geojson::GeoJson`: one bad feature would otherwise fail the whole
-        // parse with a byte offset instead of naming the feature.
-        let root: Value =
-            serde_json::from_slice(bytes).map_err(|e| GeofenceError::Json(e.to_string()))?;
-        let features = feature_array(&root)?;
+        let mut builder = Builder::default();
+        builder.add_features(bytes, options, None)?;
+        Ok(builder.build())
+    }
 
-        let mut regions = Vec::with_capacity(features.len());
-        let mut parts = Vec::new();
-        let mut by_code = HashMap::with_capacity(features.len());
-        for (index, raw) in features.iter().enumerate() {
-            let feature_ref = describe(index, raw, &options.name_property);
-            let (region, polygons) = parse_feature(raw, feature_ref.clone(), options)?;
-            if let Some(&first_index) = by_code.get(&region.code) {
-                return Err(GeofenceError::DuplicateCode {
-                    feature: feature_ref,
-                    code: region.code,
-                    first_index,
-                });
-            }
-            by_code.insert(region.code.clone(), index);
-            parts.extend(polygons.into_iter().map(|polygon| Part {
-                polygon,
-                region: index,
-            }));
-            regions.push(region);
+    /// Builds one index from several region sets and a list of country codes.
+    ///
+    /// Sets are read in order, so the border tie-break of the module docs runs across them:
+    /// the earlier set wins. A code used in two sets is refused
+    /// ([`GeofenceError::DuplicateCode`] with `other_set`), as a policy override could
+    /// otherwise not say which of the two it means. Errors in a set name the set.
+    pub fn from_sources(
+        sources: &[Source<'_>],
+        countries: &[String],
+    ) -> Result<Self, GeofenceError> {
+        let mut builder = Builder::default();
+        for source in sources {
+            builder
+                .add_features(source.geojson, source.options, Some(source.name))
+                .map_err(|error| GeofenceError::InSet {
+                    set: source.name.to_owned(),
+                    error: Box::new(error),
+                })?;
         }
-
-        let boxes = parts
-            .iter()
-            .enumerate()
-            .filter_map(|(i, part)| {
-                // Validation guarantees at least one finite vertex, so a box always exists;
-                // skipping rather than panicking keeps that invariant local.
-                let rect = part.polygon.bounding_rect()?;
-                let (min, max) = (rect.min(), rect.max());
-                Some(GeomWithData::new(
-                    Rectangle::from_corners([min.x, min.y], [max.x, max.y]),
-                    i,
-                ))
-            })
-            .collect();
-
-        Ok(Self {
-            regions,
-            parts,
-            tree: RTree::bulk_load(boxes),
-            by_code,
-        })
+        for code in countries {
+            builder.add_country(code)?;
+        }
+        Ok(builder.build())
     }
 
     /// The region containing the point, or `None` when it is outside every region.
@@ -166,9 +160,18 @@ impl RegionIndex {
         Ok(best.and_then(|i| self.regions.get(i)))
     }
 
-    /// The region with this exact code (codes are case-sensitive, as in the input).
+    /// The region or country with this exact code (codes are case-sensitive, as in the
+    /// input).
     pub fn get(&self, code: &str) -> Option<&Region> {
-        self.by_code.get(code).and_then(|&i| self.regions.get(i))
+        self.by_code
+            .get(code)
+            .and_then(|&i| self.regions.get(i))
+            .or_else(|| self.countries.get(code))
+    }
+
+    /// The country-level regions, by code.
+    pub fn countries(&self) -> impl Iterator<Item = &Region> {
+        self.countries.values()
     }
 
     /// All regions, in input order.
@@ -185,6 +188,116 @@ impl RegionIndex {
     pub fn is_empty(&self) -> bool {
         self.regions.is_empty()
     }
+}
+
+/// Accumulates regions from one or more sets before the R-tree is bulk-loaded once.
+#[derive(Default)]
+struct Builder {
+    regions: Vec<Region>,
+    parts: Vec<Part>,
+    by_code: HashMap<String, usize>,
+    /// Where each region came from (its set, its position there), for errors about codes
+    /// used twice.
+    origin: Vec<(Option<String>, usize)>,
+    countries: BTreeMap<String, Region>,
+}
+
+impl Builder {
+    fn add_features(
+        &mut self,
+        bytes: &[u8],
+        options: &IndexOptions,
+        set: Option<&str>,
+    ) -> Result<(), GeofenceError> {
+        // Parse to a raw JSON value first and each feature on its own, rather than the whole
+        // document with `geojson::GeoJson`: one bad feature would otherwise fail the whole
+        // parse with a byte offset instead of naming the feature.
+        let root: Value =
+            serde_json::from_slice(bytes).map_err(|e| GeofenceError::Json(e.to_string()))?;
+        let features = feature_array(&root)?;
+        for (index, raw) in features.iter().enumerate() {
+            let feature_ref = describe(index, raw, &options.name_property);
+            let (region, polygons) = parse_feature(raw, feature_ref.clone(), options)?;
+            if let Some(&earlier) = self.by_code.get(&region.code) {
+                let (earlier_set, first_index) = self.origin[earlier].clone();
+                return Err(GeofenceError::DuplicateCode {
+                    feature: feature_ref,
+                    code: region.code,
+                    first_index,
+                    other_set: earlier_set.filter(|earlier| Some(earlier.as_str()) != set),
+                });
+            }
+            let slot = self.regions.len();
+            self.by_code.insert(region.code.clone(), slot);
+            self.parts.extend(polygons.into_iter().map(|polygon| Part {
+                polygon,
+                region: slot,
+            }));
+            if let Some(country) = country_of(&region.code) {
+                self.countries
+                    .entry(country.to_owned())
+                    .or_insert_with(|| Region {
+                        code: country.to_owned(),
+                        name: None,
+                    });
+            }
+            self.regions.push(region);
+            self.origin.push((set.map(str::to_owned), index));
+        }
+        Ok(())
+    }
+
+    fn add_country(&mut self, code: &str) -> Result<(), GeofenceError> {
+        if !is_country_code(code) {
+            return Err(GeofenceError::InvalidCountryCode(code.to_owned()));
+        }
+        self.countries
+            .entry(code.to_owned())
+            .or_insert_with(|| Region {
+                code: code.to_owned(),
+                name: None,
+            });
+        Ok(())
+    }
+
+    fn build(self) -> RegionIndex {
+        let boxes = self
+            .parts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, part)| {
+                // Validation guarantees at least one finite vertex, so a box always exists;
+                // skipping rather than panicking keeps that invariant local.
+                let rect = part.polygon.bounding_rect()?;
+                let (min, max) = (rect.min(), rect.max());
+                Some(GeomWithData::new(
+                    Rectangle::from_corners([min.x, min.y], [max.x, max.y]),
+                    i,
+                ))
+            })
+            .collect();
+        // A country code that is also a polygon region's code is that region.
+        let mut countries = self.countries;
+        countries.retain(|code, _| !self.by_code.contains_key(code));
+        RegionIndex {
+            regions: self.regions,
+            parts: self.parts,
+            tree: RTree::bulk_load(boxes),
+            by_code: self.by_code,
+            countries,
+        }
+    }
+}
+
+/// The ISO 3166-1 alpha-2 country of a region code: `IN` for `IN-TS` and for `IN` itself;
+/// `None` for codes of another shape, whose country is unknown.
+pub fn country_of(code: &str) -> Option<&str> {
+    let country = code.split_once('-').map_or(code, |(country, _)| country);
+    is_country_code(country).then_some(country)
+}
+
+fn is_country_code(code: &str) -> bool {
+    code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
 }
 
 /// Checks that a latitude/longitude pair is finite and within WGS84 range.

@@ -267,6 +267,7 @@ fn duplicate_codes_are_rejected() {
             feature,
             code,
             first_index,
+            other_set: None,
         } => {
             assert_eq!((feature.index, code.as_str(), first_index), (1, "A", 0));
         }

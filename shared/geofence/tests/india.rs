@@ -6,7 +6,7 @@ mod points;
 
 use geofence::{IndexOptions, RegionIndex};
 
-const INDIA: &str = include_str!("fixtures/india-states.geojson");
+const INDIA: &str = include_str!("../data/india-states.geojson");
 
 #[test]
 fn fixture_has_36_distinct_regions() {

@@ -120,6 +120,9 @@ impl Node {
         let readiness = aweb::Data::new(readiness(db.clone(), bus.clone()));
         let route_table = aweb::Data::new(fallback::RouteTable::from_openapi(&openapi));
         let jwt_data = aweb::Data::new(jwt);
+        let trusted_proxies = aweb::Data::new(web::client::TrustedProxies(
+            settings.http.trusted_proxies.clone().into(),
+        ));
         let http = settings.http.clone();
         let local_addr = listener.local_addr()?;
         let mut server = HttpServer::new(move || {
@@ -130,6 +133,7 @@ impl Node {
                 .app_data(jwt_data.clone())
                 .app_data(readiness.clone())
                 .app_data(route_table.clone())
+                .app_data(trusted_proxies.clone())
                 // The first `wrap` is innermost. CORS rejections become problems too, and
                 // the observer sees every response as the client gets it.
                 .wrap(http.cors.middleware())

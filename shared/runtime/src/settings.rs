@@ -32,6 +32,9 @@ pub struct HttpSettings {
     /// How long in-flight requests may take to finish on shutdown.
     pub shutdown_grace_seconds: u64,
     pub cors: web::cors::CorsConfig,
+    /// Proxies (CIDR ranges: `10.0.0.0/8`, `203.0.113.7/32`) whose `X-Forwarded-For` names the client; the
+    /// geofence reads the client's address through them.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for HttpSettings {
@@ -42,6 +45,7 @@ impl Default for HttpSettings {
             body_limit_bytes: 256 * 1024,
             shutdown_grace_seconds: 10,
             cors: web::cors::CorsConfig::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

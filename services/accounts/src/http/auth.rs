@@ -129,7 +129,7 @@ impl From<Session> for TokensView {
 )]
 #[post(
     "/v1/auth/signup",
-    wrap = "captcha::Guard::from_app_data(captcha::actions::SIGNUP)",
+    wrap = "captcha::guard_from_app_data(captcha::actions::SIGNUP)",
     wrap = "ratelimit::Guard::from_app_data(ratelimit::groups::AUTH, ratelimit::Key::Ip)"
 )]
 pub async fn sign_up(
@@ -178,7 +178,7 @@ pub async fn sign_up(
 )]
 #[post(
     "/v1/auth/login",
-    wrap = "captcha::Guard::from_app_data(captcha::actions::LOGIN)",
+    wrap = "captcha::guard_from_app_data(captcha::actions::LOGIN)",
     wrap = "ratelimit::Guard::from_app_data(ratelimit::groups::AUTH, ratelimit::Key::Ip)"
 )]
 pub async fn log_in(

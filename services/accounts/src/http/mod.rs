@@ -3,19 +3,28 @@
 //! on the routes and find what they need in the app data registered here.
 
 pub mod auth;
+pub mod geo;
 pub mod me;
 
+use crate::geo::GeoService;
 use crate::service::{AuthError, AuthService};
-use actix_web::web::{Data, ServiceConfig};
+use actix_web::web::{Data, PayloadConfig, ServiceConfig, delete, put, resource};
 use ratelimit::{Key, groups};
 use web::ApiError;
 
 /// The accounts part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(auth::sign_up, auth::log_in, auth::refresh, auth::log_out, me::me),
+    paths(
+        auth::sign_up, auth::log_in, auth::refresh, auth::log_out, me::me,
+        geo::check, geo::list_policies, geo::put_policy, geo::delete_policy,
+        geo::list_region_sets, geo::put_region_set, geo::delete_region_set, geo::audit,
+    ),
     components(schemas(web::Problem)),
-    tags((name = "auth", description = "Sign-up, login and sessions"))
+    tags(
+        (name = "auth", description = "Sign-up, login and sessions"),
+        (name = "geo", description = "Geofencing: where a feature may be used, and its policies"),
+    )
 )]
 pub struct AccountsApi;
 
@@ -38,17 +47,38 @@ impl Protection {
     }
 }
 
-/// Registers the routes, and the verifier and limiter their guards use.
-pub fn configure(config: &mut ServiceConfig, service: Data<AuthService>, protection: &Protection) {
+/// Registers the routes, and the verifier, limiter and live geofence their guards (and
+/// every other service's routes on the node) use.
+pub fn configure(
+    config: &mut ServiceConfig,
+    service: Data<AuthService>,
+    geo: Data<GeoService>,
+    protection: &Protection,
+) {
     config
         .app_data(service)
+        .app_data(Data::from(geo.live()))
+        .app_data(geo)
         .app_data(Data::new(protection.captcha.clone()))
         .app_data(Data::new(protection.limits.clone()))
         .service(auth::sign_up)
         .service(auth::log_in)
         .service(auth::refresh)
         .service(auth::log_out)
-        .service(me::me);
+        .service(me::me)
+        .service(geo::check)
+        .service(geo::list_policies)
+        .service(geo::put_policy)
+        .service(geo::delete_policy)
+        .service(geo::list_region_sets)
+        .service(geo::audit)
+        .service(
+            resource("/v1/admin/geo/regions/{set}")
+                // Region sets are GeoJSON files far above the JSON body limit.
+                .app_data(PayloadConfig::new(geo::MAX_REGION_SET_BYTES))
+                .route(put().to(geo::put_region_set))
+                .route(delete().to(geo::delete_region_set)),
+        );
 }
 
 impl From<AuthError> for ApiError {
