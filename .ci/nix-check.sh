@@ -368,12 +368,14 @@ summary=${summary%\"}
 
 # (c) The NATS config, with the server that reads it.
 if command -v nats-server >/dev/null 2>&1; then
-  nats-server -c nix/nats/server.conf -t >/dev/null 2>&1 || {
-    nats-server -c nix/nats/server.conf -t >&2 || true
-    echo "nix-check: nix/nats/server.conf is invalid" >&2
-    exit 1
-  }
-  natsNote="nats config valid ($(nats-server --version))"
+  for conf in nix/nats/server.conf nix/nats/websocket-test.conf; do
+    nats-server -c "$conf" -t >/dev/null 2>&1 || {
+      nats-server -c "$conf" -t >&2 || true
+      echo "nix-check: $conf is invalid" >&2
+      exit 1
+    }
+  done
+  natsNote="nats configs valid ($(nats-server --version))"
 else
   natsNote="nats config not tested (no nats-server)"
 fi

@@ -16,6 +16,14 @@ pub enum LiveError {
     /// A Cricsheet file that cannot be imported.
     #[error("{0}")]
     Import(CricsheetError),
+    /// An idempotency key sent again with a different event than the one recorded under it
+    /// (at `seq`); nothing changed.
+    #[error("this idempotency key was used for a different event (recorded at seq {seq})")]
+    KeyReused { seq: i64 },
+    /// The scorer expected the match at `expected` (`If-Match`) but it is at `actual`:
+    /// someone else scored in between; nothing changed.
+    #[error("the match is at seq {actual}, not {expected}: check the scorecard and resend")]
+    SeqMismatch { expected: i64, actual: i64 },
     /// Another writer (a room for the same match on another node) appended this seq first;
     /// this room has reloaded the log, so a retry is checked against the true match.
     #[error("another writer appended to this match first")]

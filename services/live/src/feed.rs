@@ -1,27 +1,19 @@
-//! What the live service says about a match to the outside: the bus subject of a match's
-//! events, the update published for each event, and the views of a match (snapshot,
-//! listing) that REST and SSE send.
+//! What the live service says about a match to the outside: the views of a match
+//! (snapshot, listing) that REST and SSE send, and the update of each event, whose shape and
+//! bus subject are the live contract ([`contracts::live`]).
 //!
-//! These shapes cross a process boundary (other nodes decode [`Update`] off the bus), so
-//! they belong in `contracts` once another service consumes them; they live here while the
-//! live service is their only reader. They carry no behaviour beyond reading a summary off
-//! a scorecard.
+//! Nothing here has behaviour beyond reading a summary off a scorecard.
 
 use cricket::{MatchEvent, MatchStatus, Scorecard};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// The subject a match's events are published on, one per match so that a node subscribes
-/// only to the matches its viewers watch.
-pub fn subject(match_id: Uuid) -> String {
-    format!("live.v1.match.{match_id}.events")
-}
+pub use contracts::live::{InningsSummary, Summary, message_id, subject};
 
-/// The bus message id of a match's event: JetStream (and any consumer) dedupes on it.
-pub fn message_id(match_id: Uuid, seq: i64) -> String {
-    format!("{match_id}:{seq}")
-}
+/// One event applied to a match, as this service types it: what is published on the bus,
+/// answered to the scorer and sent to SSE viewers.
+pub type Update = contracts::live::Update<MatchEvent>;
 
 /// How a match's status reads in storage and on the wire.
 pub const fn status_name(status: MatchStatus) -> &'static str {
@@ -33,68 +25,21 @@ pub const fn status_name(status: MatchStatus) -> &'static str {
     }
 }
 
-/// One event applied to a match: what was published on the bus and what SSE viewers get.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({
-    "match_id": "0190f0a4-6c1e-7d1a-9d8e-1b2c3d4e5f60",
-    "seq": 42,
-    "event": {"type": "ball", "batter": "Ganguly", "non_striker": "McCullum", "bowler": "Praveen", "runs": {"batter": 4, "extras": 0, "total": 4}},
-    "summary": {"status": "in_progress", "innings": [{"team": "Kolkata", "runs": 61, "wickets": 1, "overs": "6.2"}], "result": null}
-}))]
-pub struct Update {
-    /// The match.
-    pub match_id: Uuid,
-    /// The event's position in the match's log, from 1 (the match being set up). Also the
-    /// SSE event id.
-    pub seq: i64,
-    /// The event, in the `cricket` crate's shape (tagged by `type`).
-    #[schema(value_type = Object)]
-    pub event: MatchEvent,
-    /// The score after it.
-    pub summary: Summary,
-}
-
-/// The score at a glance.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Summary {
-    /// `scheduled`, `in_progress`, `innings_break` or `completed`.
-    pub status: String,
-    /// Every innings so far, in order of play.
-    pub innings: Vec<InningsSummary>,
-    /// The result in words, once completed.
-    pub result: Option<String>,
-}
-
-/// One innings at a glance.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct InningsSummary {
-    /// The batting team.
-    pub team: String,
-    /// Runs.
-    pub runs: u32,
-    /// Wickets down.
-    pub wickets: u32,
-    /// Overs bowled, as "19.4".
-    pub overs: String,
-}
-
-impl Summary {
-    /// The summary of a scorecard.
-    pub fn of(card: &Scorecard) -> Self {
-        Self {
-            status: status_name(card.status).to_owned(),
-            innings: card
-                .innings
-                .iter()
-                .map(|innings| InningsSummary {
-                    team: innings.team.clone(),
-                    runs: innings.runs,
-                    wickets: innings.wickets,
-                    overs: innings.overs.to_string(),
-                })
-                .collect(),
-            result: card.summary.clone(),
-        }
+/// The summary of a scorecard.
+pub fn summary(card: &Scorecard) -> Summary {
+    Summary {
+        status: status_name(card.status).to_owned(),
+        innings: card
+            .innings
+            .iter()
+            .map(|innings| InningsSummary {
+                team: innings.team.clone(),
+                runs: innings.runs,
+                wickets: innings.wickets,
+                overs: innings.overs.to_string(),
+            })
+            .collect(),
+        result: card.summary.clone(),
     }
 }
 
@@ -128,7 +73,7 @@ pub struct MatchListing {
 }
 
 /// A match just created or imported.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Created {
     /// The match.
     pub id: Uuid,

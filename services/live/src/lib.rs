@@ -5,10 +5,11 @@
 //! posts an event ([`http`]); the match's room actor ([`room`], one per match, keyed by
 //! its id, under the `live-rooms` registry linked to the node's supervisor) checks it
 //! against the match so far, appends it to the log, publishes it on
-//! `live.v1.match.<id>.events` ([`feed`]), and only then answers. The read path: each node
-//! subscribes once per match that has local viewers ([`hub`]) and fans out to its SSE
-//! connections ([`http::stream`]); a reconnecting viewer is replayed what it missed from
-//! the log.
+//! `live.v1.match.<id>.events` (subject and payload are [`contracts::live`]), and only then
+//! answers. The read path: each node subscribes once per match that has local viewers
+//! ([`hub`]) and fans out to its SSE connections ([`http::stream`]); a reconnecting viewer
+//! is replayed what it missed from the log. [`replay`] feeds a Cricsheet file into a
+//! running node through the scorer API, paced like a live match.
 //!
 //! Supervision: node supervisor -> `live-rooms` registry -> one room per match (restarted
 //! from the log with backoff when it crashes, stopped after `live.room_idle_secs` idle).
@@ -21,6 +22,7 @@ pub mod feed;
 pub mod http;
 pub mod hub;
 mod migration;
+pub mod replay;
 pub mod room;
 pub mod service;
 pub mod settings;

@@ -12,7 +12,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_matches::Migration)]
+        vec![
+            Box::new(m0001_matches::Migration),
+            Box::new(m0002_client_keys::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -110,6 +113,55 @@ mod m0001_matches {
                 )
                 .await?;
             Ok(())
+        }
+    }
+}
+
+/// Scorers' idempotency keys: a resent event is found by its key and answered with what was
+/// recorded the first time, on any node (the room reads the keys back with the log).
+mod m0002_client_keys {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0002_client_keys"
+        }
+    }
+
+    #[derive(DeriveIden)]
+    enum LiveEvents {
+        Table,
+        MatchId,
+        ClientKey,
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(LiveEvents::Table)
+                        .add_column(ColumnDef::new(LiveEvents::ClientKey).string().null())
+                        .to_owned(),
+                )
+                .await?;
+            // Unique per match: two rooms (two nodes) given one resent event cannot both
+            // record it, even at different seqs. Events without a key (NULL) never clash,
+            // on SQLite and Postgres alike.
+            manager
+                .create_index(
+                    Index::create()
+                        .name("live_events_client_key")
+                        .table(LiveEvents::Table)
+                        .col(LiveEvents::MatchId)
+                        .col(LiveEvents::ClientKey)
+                        .unique()
+                        .to_owned(),
+                )
+                .await
         }
     }
 }

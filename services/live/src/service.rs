@@ -2,13 +2,13 @@
 //! hand events to match rooms, read views, and find what a reconnecting viewer missed.
 
 use crate::error::LiveError;
-use crate::feed::{Created, MatchListing, MatchView, Summary, Update, status_name};
+use crate::feed::{Created, MatchListing, MatchView, Update, status_name};
 use crate::hub::{Hub, Viewer};
-use crate::room::{RoomMsg, Rooms};
+use crate::room::{self, Guard, Recorded, RoomMsg, Rooms};
 use crate::settings::LiveSettings;
 use crate::store;
-use actors::ractor::ActorCell;
-use actors::{Registry, RegistryConfig};
+use actors::ractor::{ActorCell, RpcReplyPort};
+use actors::{ActorError, Handle, Registry, RegistryConfig};
 use bus::DynBus;
 use cricket::{Match, MatchEvent, MatchInfo};
 use sea_orm::DatabaseConnection;
@@ -99,19 +99,39 @@ impl LiveService {
         })
     }
 
-    /// Applies one event through the match's room.
-    pub async fn submit(&self, id: Uuid, event: MatchEvent) -> Result<Update, LiveError> {
-        self.rooms
-            .call(id, |reply| RoomMsg::Submit {
-                event: Box::new(event),
-                reply,
-            })
-            .await?
+    /// The room of a match, started if needed; [`LiveError::NotFound`] for an unknown id,
+    /// and then no room is left behind.
+    async fn room(&self, id: Uuid) -> Result<Handle<Rooms>, LiveError> {
+        self.rooms.get(id).await.map_err(not_found)
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        id: Uuid,
+        build: impl FnOnce(RpcReplyPort<Result<T, LiveError>>) -> RoomMsg,
+    ) -> Result<T, LiveError> {
+        self.room(id).await?.call(build).await.map_err(not_found)?
+    }
+
+    /// Applies one event through the match's room, unless `guard` finds it a resend (the
+    /// first answer comes back) or out of turn.
+    pub async fn submit(
+        &self,
+        id: Uuid,
+        event: MatchEvent,
+        guard: Guard,
+    ) -> Result<Recorded, LiveError> {
+        self.call(id, |reply| RoomMsg::Submit {
+            event: Box::new(event),
+            guard,
+            reply,
+        })
+        .await
     }
 
     /// The match as its room holds it.
     pub async fn view(&self, id: Uuid) -> Result<MatchView, LiveError> {
-        self.rooms.call(id, |reply| RoomMsg::View { reply }).await?
+        self.call(id, |reply| RoomMsg::View { reply }).await
     }
 
     /// The most recent matches.
@@ -130,8 +150,10 @@ impl LiveService {
             .collect())
     }
 
-    /// Starts watching a match's updates on this node.
+    /// Starts watching a match's updates on this node. The match's room is started first:
+    /// an unknown id is refused before the node subscribes to anything for it.
     pub async fn watch(&self, id: Uuid) -> Result<Viewer, LiveError> {
+        self.room(id).await?;
         self.hub
             .watch(id)
             .await
@@ -142,27 +164,13 @@ impl LiveService {
     /// room: replaying is for viewers, the room is for scorers).
     pub async fn missed(&self, id: Uuid, after: i64) -> Result<Resume, LiveError> {
         let log = store::log(&self.db, id).await?.ok_or(LiveError::NotFound)?;
-        let last = log.last().map_or(0, |(seq, _)| *seq);
+        let last = log.last().map_or(0, |logged| logged.seq);
         let missed = usize::try_from(last.saturating_sub(after)).unwrap_or(usize::MAX);
         if after < 1 || after > last || missed > self.settings.replay_limit {
             return Ok(Resume::Snapshot);
         }
         // Each update carries the score after its event, as the live one did: fold the log.
-        let mut game = Match::new();
-        let mut updates = Vec::with_capacity(missed);
-        for (seq, event) in log {
-            game.apply(&event)
-                .map_err(|error| LiveError::Corrupt(format!("event {seq}: {error}")))?;
-            if seq > after {
-                updates.push(Update {
-                    match_id: id,
-                    seq,
-                    event,
-                    summary: Summary::of(&game.scorecard()),
-                });
-            }
-        }
-        Ok(Resume::Missed(updates))
+        Ok(Resume::Missed(room::updates(id, log, after, last)?))
     }
 
     /// Matches with viewers on this node.
@@ -173,5 +181,94 @@ impl LiveService {
     /// Stops the rooms.
     pub async fn stop(&self) {
         self.rooms.stop().await;
+    }
+}
+
+/// The registry reports a room whose `init` found no match as a failed start; that is the
+/// caller's unknown id, not a fault.
+fn not_found(error: ActorError) -> LiveError {
+    match error {
+        ActorError::Failed(reason) if reason == room::NO_SUCH_MATCH => LiveError::NotFound,
+        other => LiveError::Actor(other),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use bus::LocalBus;
+    use storage::testing::TestDatabase;
+
+    /// A service on a fresh, migrated database and an in-process bus, without a node.
+    pub(crate) async fn service(
+        settings: LiveSettings,
+    ) -> (Arc<LiveService>, DynBus, TestDatabase) {
+        let database = TestDatabase::new().await.unwrap();
+        storage::migrate(
+            database.connection(),
+            &[storage::Migrations::of::<crate::migration::Migrator>(
+                "live",
+            )],
+        )
+        .await
+        .unwrap();
+        let bus: DynBus = Arc::new(LocalBus::new());
+        let service =
+            LiveService::start(database.connection().clone(), bus.clone(), settings, None)
+                .await
+                .unwrap();
+        (Arc::new(service), bus, database)
+    }
+
+    /// A new T20 match between Kolkata and Bangalore.
+    pub(crate) async fn a_match(service: &LiveService) -> Uuid {
+        let info = serde_json::from_value(serde_json::json!({
+            "teams": ["Kolkata", "Bangalore"], "format": "t20", "balls_per_over": 6, "overs": 20
+        }))
+        .unwrap();
+        service.create(info).await.unwrap().id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// Asking for a match that does not exist, in any way, starts no room and subscribes
+    /// to nothing: a stream of random ids costs nothing that outlives the request.
+    #[tokio::test]
+    async fn unknown_ids_leave_no_room_and_no_subscription() {
+        let (service, _bus, _database) = testing::service(LiveSettings::default()).await;
+        let unknown = Uuid::now_v7();
+        assert!(matches!(
+            service.view(unknown).await,
+            Err(LiveError::NotFound)
+        ));
+        assert!(matches!(
+            service
+                .submit(unknown, MatchEvent::Undo, Guard::default())
+                .await,
+            Err(LiveError::NotFound)
+        ));
+        assert!(matches!(
+            service.watch(unknown).await,
+            Err(LiveError::NotFound)
+        ));
+        assert!(matches!(
+            service.missed(unknown, 1).await,
+            Err(LiveError::NotFound)
+        ));
+        assert_eq!(service.rooms.len(), 0);
+        assert_eq!(service.hub_topics().await, 0);
+
+        // A real match gets its room (and keeps it while in use).
+        let id = testing::a_match(&service).await;
+        assert_eq!(service.view(id).await.unwrap().seq, 1);
+        assert_eq!(service.rooms.len(), 1);
+        service.stop().await;
     }
 }

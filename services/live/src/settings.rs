@@ -19,6 +19,10 @@ pub struct LiveSettings {
     pub heartbeat_secs: u64,
     /// Matches in the public list.
     pub list_limit: u64,
+    /// The largest Cricsheet file `POST /v1/live/matches/import` takes, in bytes. Its own
+    /// limit rather than `http.body_limit_bytes`: a Test match file is several hundred KB,
+    /// more than any other request needs.
+    pub import_limit_bytes: usize,
 }
 
 impl Default for LiveSettings {
@@ -29,6 +33,7 @@ impl Default for LiveSettings {
             replay_limit: 1000,
             heartbeat_secs: 15,
             list_limit: 100,
+            import_limit_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -40,6 +45,10 @@ impl LiveSettings {
         anyhow::ensure!(
             self.heartbeat_secs > 0,
             "live.heartbeat_secs must be positive"
+        );
+        anyhow::ensure!(
+            self.import_limit_bytes > 0,
+            "live.import_limit_bytes must be positive"
         );
         anyhow::ensure!(
             self.room_idle_secs > 0,

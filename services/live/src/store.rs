@@ -1,7 +1,8 @@
 //! The live tables as sea-orm entities, and the queries the service runs on them.
 //!
 //! `live_matches` lists matches (info as JSON text, status kept current for the list);
-//! `live_events` is each match's append-only log, keyed by (match_id, seq). Nothing here
+//! `live_events` is each match's append-only log, keyed by (match_id, seq), with the
+//! scorer's idempotency key (unique per match) on events that came with one. Nothing here
 //! knows the match rules: callers hand in events the `cricket` crate has accepted.
 
 use crate::error::LiveError;
@@ -46,6 +47,8 @@ pub mod live_event {
         /// `cricket::MatchEvent` as JSON.
         pub event: String,
         pub created_at: ChronoDateTimeUtc,
+        /// The scorer's `Idempotency-Key`, when it sent one.
+        pub client_key: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -57,7 +60,7 @@ pub mod live_event {
 /// Why an append failed.
 #[derive(Debug)]
 pub enum AppendError {
-    /// The seq is taken: another writer appended first.
+    /// The seq, or the idempotency key, is taken: another writer appended first.
     Taken,
     /// Anything else.
     Db(sea_orm::DbErr),
@@ -67,13 +70,28 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, LiveError> {
     serde_json::to_string(value).map_err(|error| LiveError::Corrupt(error.to_string()))
 }
 
-fn event_row(match_id: Uuid, seq: i64, event: String) -> live_event::ActiveModel {
+fn event_row(
+    match_id: Uuid,
+    seq: i64,
+    event: String,
+    client_key: Option<String>,
+) -> live_event::ActiveModel {
     live_event::ActiveModel {
         match_id: Set(match_id),
         seq: Set(seq),
         event: Set(event),
         created_at: Set(chrono::Utc::now()),
+        client_key: Set(client_key),
     }
+}
+
+/// One event of a match's log.
+#[derive(Clone, Debug)]
+pub struct Logged {
+    pub seq: i64,
+    pub event: MatchEvent,
+    /// The scorer's idempotency key, when it sent one.
+    pub key: Option<String>,
 }
 
 /// Creates a match with its whole log (the `Started` event first), all or nothing.
@@ -87,7 +105,7 @@ pub async fn create(
     let rows = events
         .iter()
         .zip(1_i64..)
-        .map(|(event, seq)| Ok(event_row(id, seq, to_json(event)?)))
+        .map(|(event, seq)| Ok(event_row(id, seq, to_json(event)?, None)))
         .collect::<Result<Vec<_>, LiveError>>()?;
     let txn = db.begin().await?;
     live_match::Entity::insert(live_match::ActiveModel {
@@ -109,20 +127,21 @@ pub async fn create(
     Ok(())
 }
 
-/// Appends one event at `seq`, and the match's new status when it changed, in one
-/// transaction.
+/// Appends one event at `seq` (with the scorer's idempotency key, if any), and the match's
+/// new status when it changed, in one transaction.
 pub async fn append(
     db: &DatabaseConnection,
     match_id: Uuid,
     seq: i64,
     event: &MatchEvent,
+    key: Option<&str>,
     status: Option<MatchStatus>,
 ) -> Result<(), AppendError> {
     let json = to_json(event)
         .map_err(|error| AppendError::Db(sea_orm::DbErr::Custom(error.to_string())))?;
     let run = async {
         let txn = db.begin().await?;
-        live_event::Entity::insert(event_row(match_id, seq, json))
+        live_event::Entity::insert(event_row(match_id, seq, json, key.map(str::to_owned)))
             .exec(&txn)
             .await?;
         if let Some(status) = status {
@@ -146,11 +165,11 @@ pub async fn append(
     })
 }
 
-/// A match's log, in order, as (seq, event); `None` when there is no such match.
+/// A match's log, in order; `None` when there is no such match.
 pub async fn log(
     db: &DatabaseConnection,
     match_id: Uuid,
-) -> Result<Option<Vec<(i64, MatchEvent)>>, LiveError> {
+) -> Result<Option<Vec<Logged>>, LiveError> {
     let exists = live_match::Entity::find_by_id(match_id)
         .select_only()
         .column(live_match::Column::Id)
@@ -168,7 +187,11 @@ pub async fn log(
     rows.into_iter()
         .map(|row| {
             serde_json::from_str(&row.event)
-                .map(|event| (row.seq, event))
+                .map(|event| Logged {
+                    seq: row.seq,
+                    event,
+                    key: row.client_key,
+                })
                 .map_err(|error| LiveError::Corrupt(format!("event {}: {error}", row.seq)))
         })
         .collect::<Result<Vec<_>, _>>()

@@ -39,6 +39,36 @@ impl Live {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// POSTs an event with extra headers; returns the status, whether the answer was a
+    /// replay of an earlier one, and the body.
+    async fn score(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, bool, Value) {
+        let mut request = self
+            .app
+            .client
+            .post(self.app.url(path))
+            .bearer_auth(&self.editor)
+            .json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|value| value == "true");
+        (
+            status,
+            replayed,
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
     async fn get(&self, path: &str) -> (StatusCode, Value) {
         let response = self
             .app
@@ -139,31 +169,125 @@ impl Sse {
 
     async fn read(&mut self) -> Event {
         loop {
-            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
-                let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
-                let text = String::from_utf8(block).unwrap();
-                let mut event = None;
-                let mut id = None;
-                let mut data = String::new();
-                for line in text.lines() {
-                    if let Some(value) = line.strip_prefix("event: ") {
-                        event = Some(value.to_owned());
-                    } else if let Some(value) = line.strip_prefix("id: ") {
-                        id = Some(value.parse().unwrap());
-                    } else if let Some(value) = line.strip_prefix("data: ") {
-                        data.push_str(value);
-                    }
-                }
-                // A block of comments only is a heartbeat.
-                if let Some(event) = event {
-                    let data = serde_json::from_str(&data).unwrap();
-                    return Event { event, id, data };
-                }
-                continue;
+            if let Some(event) = take_event(&mut self.buffer) {
+                return event;
             }
             let chunk = self.response.chunk().await.unwrap().expect("stream ended");
             self.buffer.extend_from_slice(&chunk);
         }
+    }
+}
+
+/// The next whole SSE event at the front of `buffer`, if there is one; heartbeats (blocks
+/// of comments only) are dropped on the way.
+fn take_event(buffer: &mut Vec<u8>) -> Option<Event> {
+    while let Some(end) = buffer.windows(2).position(|w| w == b"\n\n") {
+        let block: Vec<u8> = buffer.drain(..end + 2).collect();
+        let text = String::from_utf8(block).unwrap();
+        let mut event = None;
+        let mut id = None;
+        let mut data = String::new();
+        for line in text.lines() {
+            if let Some(value) = line.strip_prefix("event: ") {
+                event = Some(value.to_owned());
+            } else if let Some(value) = line.strip_prefix("id: ") {
+                id = Some(value.parse().unwrap());
+            } else if let Some(value) = line.strip_prefix("data: ") {
+                data.push_str(value);
+            }
+        }
+        if let Some(event) = event {
+            let data = serde_json::from_str(&data).unwrap();
+            return Some(Event { event, id, data });
+        }
+    }
+    None
+}
+
+/// An SSE client on a bare socket whose receive buffer is kept small, so that when it
+/// stops reading, the server's writes back up after kilobytes rather than the tens of
+/// megabytes Linux lets a loopback socket grow to. It speaks just enough HTTP/1.1 for one
+/// chunked response.
+struct RawSse {
+    socket: tokio::net::TcpStream,
+    /// Received, not yet de-chunked.
+    raw: Vec<u8>,
+    /// De-chunked body, not yet parsed into events.
+    body: Vec<u8>,
+    ended: bool,
+}
+
+impl RawSse {
+    async fn open(app: &TestApp, path: &str) -> Self {
+        use tokio::io::AsyncWriteExt;
+
+        let address = app.address.trim_start_matches("http://").parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut socket = socket.connect(address).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n");
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut sse = Self {
+            socket,
+            raw: Vec::new(),
+            body: Vec::new(),
+            ended: false,
+        };
+        let end = loop {
+            if let Some(end) = sse.raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end;
+            }
+            assert!(sse.fill().await, "closed before the response head");
+        };
+        let head = String::from_utf8(sse.raw.drain(..end + 4).collect())
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(head.contains("transfer-encoding: chunked"), "{head}");
+        sse
+    }
+
+    /// Reads what the socket has; false at end of stream.
+    async fn fill(&mut self) -> bool {
+        use tokio::io::AsyncReadExt;
+
+        let mut chunk = [0_u8; 16 * 1024];
+        let read = self.socket.read(&mut chunk).await.unwrap();
+        self.raw.extend_from_slice(&chunk[..read]);
+        read > 0
+    }
+
+    /// The next event, or `None` once the server has ended the response.
+    async fn next(&mut self) -> Option<Event> {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if let Some(event) = take_event(&mut self.body) {
+                    return Some(event);
+                }
+                if self.ended || !self.dechunk() && !self.fill().await {
+                    return None;
+                }
+            }
+        })
+        .await
+        .expect("no SSE event or end within 20 s")
+    }
+
+    /// Moves one whole chunk from `raw` to `body`; false when none is complete yet.
+    fn dechunk(&mut self) -> bool {
+        let Some(line) = self.raw.windows(2).position(|w| w == b"\r\n") else {
+            return false;
+        };
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&self.raw[..line]).unwrap(), 16).unwrap();
+        if self.raw.len() < line + 2 + size + 2 {
+            return false;
+        }
+        self.body
+            .extend_from_slice(&self.raw[line + 2..line + 2 + size]);
+        self.raw.drain(..line + 2 + size + 2);
+        self.ended = size == 0;
+        true
     }
 }
 
@@ -299,6 +423,9 @@ async fn undo_withdraws_the_last_ball_as_a_new_event() {
     assert_eq!(undone["summary"]["innings"][0]["overs"], "0.1");
 }
 
+/// Every way of addressing a match that does not exist is a 404 problem with one code,
+/// and records nothing (that no room or subscription is left behind is checked beside the
+/// service, where they can be counted).
 #[tokio::test]
 async fn unknown_matches_are_404() {
     let live = Live::new().await;
@@ -306,23 +433,166 @@ async fn unknown_matches_are_404() {
     let (status, problem) = live.get(&format!("/v1/live/matches/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(problem["code"], "match_not_found");
-    let (status, problem) = live
-        .post(
-            &format!("/v1/live/matches/{id}/balls"),
-            Some(&live.editor),
-            &ball(1),
-        )
+    for (path, body) in [("balls", ball(1)), ("undo", Value::Null)] {
+        let (status, problem) = live
+            .post(
+                &format!("/v1/live/matches/{id}/{path}"),
+                Some(&live.editor),
+                &body,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(problem["code"], "match_not_found", "{path}");
+    }
+    for last_event_id in [None, Some("3")] {
+        let mut request = live
+            .app
+            .client
+            .get(live.app.url(&format!("/v1/live/matches/{id}/stream")));
+        if let Some(last) = last_event_id {
+            request = request.header("Last-Event-ID", last);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "match_not_found");
+    }
+    // Asking did not make the match exist.
+    let (status, problem) = live.get(&format!("/v1/live/matches/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    let (_, list) = live.get("/v1/live/matches").await;
+    assert_eq!(list, json!([]));
+}
+
+/// A scorer whose answer was lost resends with the same `Idempotency-Key` and gets the
+/// first answer back, however often and on whichever node; `If-Match` refuses a ball
+/// scored on top of one the scorer had not seen. Nothing refused is recorded.
+#[tokio::test]
+async fn a_resent_ball_is_recorded_once() {
+    let live = Live::new().await;
+    let id = live.started_match().await;
+    let balls = format!("/v1/live/matches/{id}/balls");
+    let card = format!("/v1/live/matches/{id}");
+
+    let (status, replayed, first) = live
+        .score(&balls, &ball(4), &[("Idempotency-Key", "over-1-ball-1")])
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(problem["code"], "match_not_found");
-    let response = live
-        .app
-        .client
-        .get(live.app.url(&format!("/v1/live/matches/{id}/stream")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!((status, replayed), (StatusCode::CREATED, false), "{first}");
+    assert_eq!(first["seq"], 3);
+    let (status, replayed, again) = live
+        .score(&balls, &ball(4), &[("Idempotency-Key", "over-1-ball-1")])
+        .await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, true), "{again}");
+    assert_eq!(again, first);
+
+    // The match moves on; a late resend still gets the first answer, score and all.
+    assert_eq!(live.ball(&id, 2).await["seq"], 4);
+    let (status, replayed, late) = live
+        .score(&balls, &ball(4), &[("Idempotency-Key", "over-1-ball-1")])
+        .await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, true), "{late}");
+    assert_eq!(late, first);
+
+    // The same key with another ball is a client bug, not a resend.
+    let (status, _, problem) = live
+        .score(&balls, &ball(6), &[("Idempotency-Key", "over-1-ball-1")])
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "idempotency_key_reused");
+
+    // If-Match: the seq the scorer last saw.
+    let (status, _, fifth) = live.score(&balls, &ball(6), &[("If-Match", "\"4\"")]).await;
+    assert_eq!(status, StatusCode::CREATED, "{fifth}");
+    assert_eq!(fifth["seq"], 5);
+    let (status, _, problem) = live.score(&balls, &ball(6), &[("If-Match", "\"4\"")]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "seq_mismatch");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("seq 5"),
+        "{problem}"
+    );
+
+    // Both together, as a careful scorer sends them: the retry of a ball that was recorded
+    // is answered by the key, although its If-Match is now stale.
+    let guarded = [("Idempotency-Key", "over-1-ball-4"), ("If-Match", "\"5\"")];
+    let (status, replayed, sixth) = live.score(&balls, &ball(0), &guarded).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, false), "{sixth}");
+    assert_eq!(sixth["seq"], 6);
+    let (status, replayed, again) = live.score(&balls, &ball(0), &guarded).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, true), "{again}");
+    assert_eq!(again, sixth);
+
+    // Undo is guarded the same way: resending it withdraws nothing more.
+    let undo = format!("/v1/live/matches/{id}/undo");
+    let key = [("Idempotency-Key", "undo-1")];
+    let (status, _, undone) = live.score(&undo, &Value::Null, &key).await;
+    assert_eq!(status, StatusCode::CREATED, "{undone}");
+    let (status, replayed, again) = live.score(&undo, &Value::Null, &key).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, true), "{again}");
+    assert_eq!(again, undone);
+    assert_eq!(undone["seq"], 7);
+
+    // Malformed headers are refused before anything is looked at.
+    for (header, value, code) in [
+        ("Idempotency-Key", "", "invalid_idempotency_key"),
+        ("Idempotency-Key", "has space", "invalid_idempotency_key"),
+        (
+            "Idempotency-Key",
+            &"k".repeat(129),
+            "invalid_idempotency_key",
+        ),
+        ("If-Match", "\"seven\"", "invalid_if_match"),
+        ("If-Match", "-1", "invalid_if_match"),
+    ] {
+        let (status, _, problem) = live.score(&balls, &ball(4), &[(header, value)]).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{header}: {value:?} {problem}"
+        );
+        assert_eq!(problem["code"], code, "{header}: {value:?}");
+        assert_eq!(problem["status"], 400);
+    }
+    let (_, now) = live.get(&card).await;
+    assert_eq!(now["seq"], 7);
+    assert_eq!(now["innings"][0]["runs"], 12);
+
+    // A fresh room (another node, rebuilt from the log) knows the keys too.
+    let other = Live {
+        app: live.app.another_node().await.unwrap(),
+        editor: live.editor.clone(),
+    };
+    let (status, replayed, again) = other
+        .score(&balls, &ball(4), &[("Idempotency-Key", "over-1-ball-1")])
+        .await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, true), "{again}");
+    assert_eq!(again, first);
+
+    // The same resend racing on both nodes at once is recorded once: one room appends, the
+    // other loses the race on the key, reloads the log and answers with the winner's update.
+    let resend = ball(2);
+    let sends = (0..8).map(|n| {
+        let node = if n % 2 == 0 { &live } else { &other };
+        node.score(&balls, &resend, &[("Idempotency-Key", "over-2-ball-1")])
+    });
+    let answers = futures::future::join_all(sends).await;
+    let recorded: Vec<_> = answers
+        .iter()
+        .filter(|(_, replayed, _)| !replayed)
+        .collect();
+    assert_eq!(recorded.len(), 1, "{answers:?}");
+    for (status, _, update) in &answers {
+        assert_eq!(*status, StatusCode::CREATED, "{update}");
+        assert_eq!(update, &recorded[0].2);
+    }
+    assert_eq!(recorded[0].2["seq"], 8);
+    let (_, now) = other.get(&card).await;
+    assert_eq!(now["seq"], 8);
+    assert_eq!(now["innings"][0]["runs"], 14);
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -418,6 +688,67 @@ async fn imported_fixtures_score_what_their_files_say() {
     let (status, list) = live.get("/v1/live/matches").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list.as_array().unwrap().len(), FIXTURES.len());
+}
+
+/// The import route has a body limit of its own, above the node's JSON limit (256 KB): a
+/// Test match file is a few hundred KB. Over the import limit is a 413 problem and nothing
+/// is stored.
+#[tokio::test]
+async fn a_file_larger_than_the_json_limit_is_imported() {
+    let live = Live::new().await;
+    let file: Value = serde_json::from_slice(&fixture("729309.json")).unwrap();
+    // The same real match, laid out with a wider indent: the size of a Test match file.
+    let mut large = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(&[b' '; 16]);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut large, formatter);
+    serde::Serialize::serialize(&file, &mut serializer).unwrap();
+    assert!(large.len() > 300 * 1024, "{} bytes", large.len());
+
+    let import = |app: &TestApp, body: Vec<u8>| {
+        app.client
+            .post(app.url("/v1/live/matches/import"))
+            .bearer_auth(&live.editor)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let response = import(&live.app, large.clone()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    let (_, card) = live
+        .get(&format!(
+            "/v1/live/matches/{}",
+            created["id"].as_str().unwrap()
+        ))
+        .await;
+    let expected = expected_innings(&file);
+    assert_eq!(card["innings"][0]["runs"], expected[0].1);
+    assert_eq!(card["innings"][1]["runs"], expected[1].1);
+
+    // Over the import limit, here set below the file's size (8 MiB by default).
+    let strict = TestApp::spawn_with(vec![Arc::new(live::Live)], |settings| {
+        settings.merge(("live.import_limit_bytes", 100_000))
+    })
+    .await
+    .unwrap();
+    let response = import(&strict, large).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "payload_too_large");
+    let list: Value = strict
+        .client
+        .get(strict.url("/v1/live/matches"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list, json!([]));
 }
 
 #[tokio::test]
@@ -533,4 +864,291 @@ async fn viewers_on_another_node_see_balls_scored_on_this_one() {
     let event = stream.next().await;
     assert_eq!((event.event.as_str(), event.id), ("event", Some(3)));
     assert_eq!(event.data, scored);
+}
+
+/// `live replay` through the scorer API: a viewer sees every event of the file live, in
+/// order, paced at the speed asked for, and the scorecard ends equal to the file's totals.
+#[tokio::test]
+async fn a_replayed_file_is_scored_ball_by_ball_at_its_pace() {
+    use live::replay::{Replay, Scorer, ball_interval};
+
+    let live = Live::new().await;
+    let bytes = fixture("hundred_2021-08-18_LondonSpirit_v_WelshFire.json");
+    let replay = Replay::parse(&bytes).unwrap();
+    let scorer = Scorer::new(&live.app.address, live.editor.clone()).unwrap();
+    let created = scorer.create(&replay).await.unwrap();
+    let id = created.id.to_string();
+    let mut stream = live.stream(&id, None).await;
+    assert_eq!(stream.next().await.id, Some(1));
+
+    // 8000 times real time: a ball every 5 ms.
+    let interval = ball_interval(8000.0).unwrap();
+    let started = std::time::Instant::now();
+    let mut sent = Vec::new();
+    let events = replay.events();
+    let (last, received) = tokio::join!(
+        scorer.replay(created.id, &replay, interval, |update| sent
+            .push(serde_json::to_value(update).unwrap())),
+        async {
+            let mut received = Vec::new();
+            for _ in 0..events {
+                received.push(stream.next().await);
+            }
+            received
+        }
+    );
+    let elapsed = started.elapsed();
+    let last = last.unwrap();
+    assert_eq!(last, 1 + events as i64);
+    // Paced: the first ball goes at once, each later one an interval after the one before.
+    let balls = u32::try_from(replay.balls()).unwrap();
+    assert!(
+        elapsed >= interval * (balls - 1),
+        "{balls} balls in {elapsed:?}"
+    );
+    assert_eq!(received.len(), sent.len());
+    for (event, update) in received.iter().zip(&sent) {
+        assert_eq!(event.event, "event");
+        assert_eq!(event.id, update["seq"].as_i64());
+        assert_eq!(&event.data, update);
+    }
+
+    let (_, card) = live.get(&format!("/v1/live/matches/{id}")).await;
+    assert_eq!(card["seq"], last);
+    let file: Value = serde_json::from_slice(&bytes).unwrap();
+    for (card, (team, runs, wickets, overs, _)) in card["innings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(expected_innings(&file))
+    {
+        assert_eq!(card["team"], team.as_str());
+        assert_eq!(card["runs"], runs);
+        assert_eq!(card["wickets"], wickets);
+        assert_eq!(card["overs"], overs.as_str());
+    }
+    assert_eq!(card["status"], "completed");
+}
+
+/// A viewer that stops reading does not hold up the match or anyone else: over real
+/// sockets, a fast viewer gets every ball as it is scored while a stalled one falls behind;
+/// when the stalled one reads again it gets what was already on its way, then `resync`,
+/// and the stream ends; reconnecting with the `resync` seq as `Last-Event-ID` brings it
+/// exactly the rest.
+#[tokio::test]
+async fn a_viewer_that_stops_reading_is_cut_off_and_holds_nobody_up() {
+    let app = TestApp::spawn_with(vec![Arc::new(live::Live)], |settings| {
+        settings.merge(("live.viewer_queue", 4))
+    })
+    .await
+    .unwrap();
+    let live = Live {
+        editor: app.token(UserId::new(), &[Role::Editor]),
+        app,
+    };
+    // Long team names make each update about 8 KB (every summary names the team), so the
+    // buffers between the server and a stalled client fill after hundreds of balls rather
+    // than tens of thousands.
+    let team = "Kolkata ".repeat(1000);
+    let info =
+        json!({"teams": [team, "Bangalore"], "format": "t20", "balls_per_over": 6, "overs": 20});
+    let (status, created) = live
+        .post("/v1/live/matches", Some(&live.editor), &info)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let balls = format!("/v1/live/matches/{id}/balls");
+    let (status, body) = live
+        .post(
+            &balls,
+            Some(&live.editor),
+            &json!({"type": "innings_started", "team": team}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let mut fast = live.stream(&id, None).await;
+    assert_eq!(fast.next().await.id, Some(2));
+    let mut stalled = RawSse::open(&live.app, &format!("/v1/live/matches/{id}/stream")).await;
+    assert_eq!(stalled.next().await.unwrap().id, Some(2));
+
+    // Wides, so the innings never closes however many are bowled. The stalled viewer must
+    // fall more than its queue behind what the kernel and the server can buffer for it:
+    // the socket's send buffer grows to at most tcp_wmem's maximum, plus the few KB its
+    // receive buffer and the server's write buffer hold.
+    let wide = json!({
+        "type": "ball", "batter": "Ganguly", "non_striker": "McCullum", "bowler": "Praveen",
+        "runs": {"batter": 0, "extras": 1, "total": 1}, "extras": {"wides": 1}
+    });
+    let send_buffer_max: usize = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(2)?.parse().ok())
+        .unwrap_or(4 << 20);
+    let enough = send_buffer_max + (1 << 20);
+    let mut delivered = 0;
+    let mut last = 2;
+    while delivered < enough {
+        let (status, update) = live.post(&balls, Some(&live.editor), &wide).await;
+        assert_eq!(status, StatusCode::CREATED, "{update}");
+        last = update["seq"].as_i64().unwrap();
+        // The fast viewer has each ball before the next is scored: nobody waits for the
+        // stalled one.
+        let event = fast.next().await;
+        assert_eq!((event.event.as_str(), event.id), ("event", Some(last)));
+        assert_eq!(event.data, update);
+        delivered += event.data.to_string().len();
+        assert!(last < 1000, "the stalled viewer was never cut off");
+    }
+
+    // The stalled viewer reads again: what was already on its way, in order, then resync.
+    let mut seq = 2;
+    let resync = loop {
+        let event = stalled
+            .next()
+            .await
+            .expect("the stream ended without a resync");
+        if event.event == "resync" {
+            break event;
+        }
+        seq += 1;
+        assert_eq!((event.event.as_str(), event.id), ("event", Some(seq)));
+    };
+    assert_eq!(resync.data["reason"], "lagged");
+    assert_eq!(resync.data["seq"], seq);
+    assert!(seq < last, "it was cut off at {seq} of {last}");
+    assert!(
+        stalled.next().await.is_none(),
+        "the stream goes on after resync"
+    );
+
+    // It reconnects where it was cut off and gets exactly the rest.
+    let mut again = live.stream(&id, Some(seq)).await;
+    for expected in seq + 1..=last {
+        let event = again.next().await;
+        assert_eq!((event.event.as_str(), event.id), ("event", Some(expected)));
+    }
+    let (_, card) = live.get(&format!("/v1/live/matches/{id}")).await;
+    assert_eq!(card["seq"], last);
+}
+
+/// The NATS server with a websocket listener that `nix/nats/websocket-test.conf` describes:
+/// its client port (where the platform under test connects) and its websocket.
+const WS_NATS_CLIENT: &str = "127.0.0.1:4223";
+
+/// That server, started for this test unless one already listens (CI may start it).
+struct WsNats {
+    started: Option<(tokio::process::Child, std::path::PathBuf)>,
+}
+
+impl Drop for WsNats {
+    fn drop(&mut self) {
+        if let Some((mut server, dir)) = self.started.take() {
+            let _ = server.start_kill();
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl WsNats {
+    async fn ensure() -> Self {
+        if tokio::net::TcpStream::connect(WS_NATS_CLIENT).await.is_ok() {
+            return Self { started: None };
+        }
+        let config = format!(
+            "{}/../../nix/nats/websocket-test.conf",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        // Its JetStream store (the relative store_dir of the config) goes in a directory
+        // that is removed afterwards.
+        let dir = std::env::temp_dir().join(format!("live-ws-nats-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let binary = std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
+        let child = tokio::process::Command::new(binary)
+            .arg("-c")
+            .arg(std::fs::canonicalize(config).unwrap())
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nats-server on PATH (or NATS_SERVER) to start the websocket NATS");
+        // Bounded polling until it listens.
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(WS_NATS_CLIENT).await.is_ok() {
+                return Self {
+                    started: Some((child, dir)),
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the websocket NATS did not listen on {WS_NATS_CLIENT} within 10 s");
+    }
+}
+
+/// A browser-like viewer on NATS over websocket (nats-py, a real client that is not the
+/// platform's): with no credentials it is the subscribe-only `viewer`; it receives the
+/// update of a ball scored through the REST API, and its attempt to publish a forged
+/// update is refused by the server and reaches no one.
+#[tokio::test]
+#[ignore = "needs nats-server (websocket config) and nats-py: set TEST_NATS_WS"]
+async fn a_websocket_viewer_receives_balls_and_cannot_publish() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let ws_url = std::env::var("TEST_NATS_WS").expect("set TEST_NATS_WS=ws://127.0.0.1:8223");
+    let _nats = WsNats::ensure().await;
+    let app = TestApp::spawn_with(vec![Arc::new(live::Live)], |settings| {
+        settings.merge(("bus.nats_url", format!("nats://{WS_NATS_CLIENT}")))
+    })
+    .await
+    .unwrap();
+    let live = Live {
+        editor: app.token(UserId::new(), &[Role::Editor]),
+        app,
+    };
+    let id = live.started_match().await;
+    // A viewer on the platform's side of the same server, to see what reaches viewers.
+    let mut sse = live.stream(&id, None).await;
+    assert_eq!(sse.next().await.id, Some(2));
+
+    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = format!("{}/tests/nats_ws_viewer.py", env!("CARGO_MANIFEST_DIR"));
+    let mut viewer = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(&ws_url)
+        .arg(&id)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 with nats-py and aiohttp (or TEST_PYTHON)");
+    let mut said = BufReader::new(viewer.stdout.take().unwrap()).lines();
+    let mut next = async || -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(30), said.next_line())
+            .await
+            .expect("the websocket viewer said nothing within 30 s")
+            .unwrap()
+            .expect("the websocket viewer exited early");
+        serde_json::from_str(&line).unwrap()
+    };
+    assert_eq!(next().await, json!({"ready": true}));
+
+    let scored = live.ball(&id, 4).await;
+    let mut stdin = viewer.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{}\n", scored["seq"]).as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(next().await, json!({"received": scored}));
+    let refused = next().await;
+    let error = refused["refused"].as_str().unwrap_or_default().to_owned();
+    assert!(error.contains("permissions violation"), "{refused}");
+    assert!(viewer.wait().await.unwrap().success());
+
+    // The forged update (seq 4, an undo) reached no one: the next thing platform viewers
+    // get is the real ball 4.
+    assert_eq!(sse.next().await.data, scored);
+    let fourth = live.ball(&id, 2).await;
+    let event = sse.next().await;
+    assert_eq!(event.id, Some(4));
+    assert_eq!(event.data, fourth);
 }

@@ -1,6 +1,8 @@
 //! `platform`: run the whole platform (or some of its services) as one process, and the
 //! operator commands around it.
 
+mod live_replay;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use kernel::Role;
@@ -44,6 +46,11 @@ enum Command {
     Ledger {
         #[command(subcommand)]
         command: LedgerCommand,
+    },
+    /// Live matches on a running platform.
+    Live {
+        #[command(subcommand)]
+        command: live_replay::LiveCommand,
     },
 }
 
@@ -119,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Live { command } => live_replay::run(command).await,
     }
 }
 

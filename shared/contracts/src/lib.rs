@@ -7,6 +7,7 @@
 use serde::{Serialize, de::DeserializeOwned};
 
 pub mod accounts;
+pub mod live;
 pub mod wallet;
 
 /// A fact a service publishes on the bus for whoever cares.

@@ -1,12 +1,25 @@
 //! `/v1/live/matches`: create and import matches, score them, read their scorecards.
+//!
+//! Scoring is safe to retry: an `Idempotency-Key` makes a resent event return the first
+//! answer, and `If-Match: "<seq>"` refuses an event scored on top of one the scorer had not
+//! seen. Both are read by the [`Guard`] extractor.
 
 use crate::feed::{Created, MatchListing, MatchView, Update};
+use crate::room::{Guard, Recorded};
 use crate::service::LiveService;
-use actix_web::web::{Bytes, Data, Json, Path};
-use actix_web::{HttpResponse, get, post};
+use actix_web::dev::Payload;
+use actix_web::web::{self as actix, Bytes, Data, Json, Path, PayloadConfig};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post};
 use cricket::{MatchEvent, MatchInfo};
+use std::future::{Ready, ready};
 use uuid::Uuid;
 use web::{ApiError, Authorized, Editors, Problem};
+
+/// The response header that marks an answer to a resend: nothing new was recorded.
+const REPLAYED: &str = "idempotent-replayed";
+/// The longest idempotency key taken: room for a UUID or any client's own scheme, not for
+/// a payload smuggled in a header.
+const MAX_KEY_LEN: usize = 128;
 
 /// Set up a match from its information: teams, format, balls per over, overs, squads,
 /// toss, venue (the `cricket` crate's `MatchInfo`). Squads, when given, are enforced on
@@ -38,9 +51,11 @@ pub async fn create(
 /// Import a finished match from a Cricsheet JSON file (the body is the file as is). It is
 /// stored as its whole log of events, so it reads and streams like any other match.
 #[utoipa::path(
+    post,
+    path = "/v1/live/matches/import",
     tag = "live",
     security(("bearer" = [])),
-    request_body(content = Object, description = "A Cricsheet JSON match file", content_type = "application/json"),
+    request_body(content = Object, description = "A Cricsheet JSON match file, up to `live.import_limit_bytes` (8 MiB by default)", content_type = "application/json"),
     responses(
         (status = 201, description = "Imported", body = Created),
         (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`", body = Problem, content_type = "application/problem+json"),
@@ -50,7 +65,6 @@ pub async fn create(
         (status = 503, description = "`unavailable`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/v1/live/matches/import")]
 pub async fn import(
     service: Data<LiveService>,
     _editor: Authorized<Editors>,
@@ -58,6 +72,14 @@ pub async fn import(
 ) -> Result<HttpResponse, ApiError> {
     let created = service.import(&file).await?;
     Ok(HttpResponse::Created().json(created))
+}
+
+/// The import route, with a body limit of its own: a Cricsheet file of a Test match is
+/// larger than the node's JSON limit, which suits every other request.
+pub fn import_resource(limit: usize) -> actix_web::Resource {
+    actix::resource("/v1/live/matches/import")
+        .app_data(PayloadConfig::new(limit))
+        .route(actix::post().to(import))
 }
 
 /// The most recent matches, newest first.
@@ -96,17 +118,22 @@ pub async fn get(service: Data<LiveService>, id: Path<Uuid>) -> Result<HttpRespo
 #[utoipa::path(
     tag = "live",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The match id")),
+    params(
+        ("id" = Uuid, Path, description = "The match id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The scorer's id for this event (1 to 128 visible ASCII characters). Sent again, the first answer comes back (same seq, header `Idempotent-Replayed: true`) and nothing new is recorded"),
+        ("If-Match" = Option<String>, Header, description = "The seq the scorer last saw, as `\"42\"`: the event is refused with 409 `seq_mismatch` if the match has moved on since"),
+    ),
     request_body(content = Object, description = "A match event, tagged by `type`", example = json!({
         "type": "ball", "batter": "Ganguly", "non_striker": "McCullum", "bowler": "Praveen",
         "runs": {"batter": 4, "extras": 0, "total": 4}
     })),
     responses(
-        (status = 201, description = "Recorded and published", body = Update),
+        (status = 201, description = "Recorded and published, or recorded before under this `Idempotency-Key` (then `Idempotent-Replayed: true`)", body = Update),
+        (status = 400, description = "`invalid_idempotency_key` or `invalid_if_match`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: editors and admins only", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`match_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`concurrent_write`: another scorer's event was recorded first", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`seq_mismatch`: the match is not at the `If-Match` seq; `idempotency_key_reused`: the key came with a different event; `concurrent_write`: another scorer's event was recorded first", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The match rules' code (`not_started`, `already_started`, `match_over`, `no_innings`, `innings_closed`, `innings_in_progress`, `unknown_team`, `invalid_innings`, `unknown_player`, `wrong_batter`, `too_many_wickets`, `invalid_runs`, `invalid_extras`, `invalid_wicket`, `invalid_target`, `invalid_close`, `nothing_to_undo`, `unknown_ball`, `amend_conflict`) or `invalid_body`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`unavailable`", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "`timeout`: the event may still be recorded; check the scorecard", body = Problem, content_type = "application/problem+json"),
@@ -117,10 +144,11 @@ pub async fn submit(
     service: Data<LiveService>,
     _editor: Authorized<Editors>,
     id: Path<Uuid>,
+    guard: Guard,
     event: Json<MatchEvent>,
 ) -> Result<HttpResponse, ApiError> {
-    let update = service.submit(*id, event.into_inner()).await?;
-    Ok(HttpResponse::Created().json(update))
+    let recorded = service.submit(*id, event.into_inner(), guard).await?;
+    Ok(created(&recorded))
 }
 
 /// Withdraw the most recent event still in effect (usually the last ball). The undo is
@@ -128,13 +156,18 @@ pub async fn submit(
 #[utoipa::path(
     tag = "live",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The match id")),
+    params(
+        ("id" = Uuid, Path, description = "The match id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "As for a ball: a resent undo withdraws nothing more"),
+        ("If-Match" = Option<String>, Header, description = "The seq the scorer last saw, as `\"42\"`"),
+    ),
     responses(
-        (status = 201, description = "Recorded and published", body = Update),
+        (status = 201, description = "Recorded and published, or recorded before under this `Idempotency-Key` (then `Idempotent-Replayed: true`)", body = Update),
+        (status = 400, description = "`invalid_idempotency_key` or `invalid_if_match`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: editors and admins only", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`match_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`concurrent_write`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`seq_mismatch`, `idempotency_key_reused` or `concurrent_write`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`nothing_to_undo`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`unavailable`", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "`timeout`", body = Problem, content_type = "application/problem+json"),
@@ -145,7 +178,94 @@ pub async fn undo(
     service: Data<LiveService>,
     _editor: Authorized<Editors>,
     id: Path<Uuid>,
+    guard: Guard,
 ) -> Result<HttpResponse, ApiError> {
-    let update = service.submit(*id, MatchEvent::Undo).await?;
-    Ok(HttpResponse::Created().json(update))
+    let recorded = service.submit(*id, MatchEvent::Undo, guard).await?;
+    Ok(created(&recorded))
+}
+
+/// 201 with the update, whether recorded now or by the first of several sends: a client
+/// retrying after a lost answer gets exactly the answer it lost.
+fn created(recorded: &Recorded) -> HttpResponse {
+    let mut response = HttpResponse::Created();
+    if recorded.replayed {
+        response.insert_header((REPLAYED, "true"));
+    }
+    response.json(&recorded.update)
+}
+
+impl FromRequest for Guard {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(guard(request))
+    }
+}
+
+fn guard(request: &HttpRequest) -> Result<Guard, ApiError> {
+    let headers = request.headers();
+    let key = headers
+        .get("idempotency-key")
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .filter(|key| {
+                    (1..=MAX_KEY_LEN).contains(&key.len())
+                        && key.bytes().all(|byte| byte.is_ascii_graphic())
+                })
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_idempotency_key",
+                        format!(
+                            "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
+                        ),
+                    )
+                })
+        })
+        .transpose()?;
+    let expected_seq = headers
+        .get("if-match")
+        .map(|value| {
+            value.to_str().ok().and_then(parse_if_match).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_if_match",
+                    "If-Match must be the seq last seen, as \"42\"",
+                )
+            })
+        })
+        .transpose()?
+        .flatten();
+    Ok(Guard { key, expected_seq })
+}
+
+/// `"42"` (an entity tag, as HTTP writes them) or a bare `42` is a seq; `*` ("any") asks
+/// for nothing, since an event can only be scored on a match that exists anyway.
+fn parse_if_match(value: &str) -> Option<Option<i64>> {
+    let value = value.trim();
+    if value == "*" {
+        return Some(None);
+    }
+    let seq = value
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap_or(value);
+    seq.parse::<i64>().ok().filter(|seq| *seq >= 0).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_if_match;
+
+    #[test]
+    fn if_match_takes_a_quoted_or_bare_seq_or_any() {
+        assert_eq!(parse_if_match("\"42\""), Some(Some(42)));
+        assert_eq!(parse_if_match(" 7 "), Some(Some(7)));
+        assert_eq!(parse_if_match("*"), Some(None));
+        for bad in ["", "\"\"", "W/\"3\"", "\"-1\"", "abc", "\"4", "1, 2"] {
+            assert_eq!(parse_if_match(bad), None, "{bad}");
+        }
+    }
 }

@@ -25,8 +25,8 @@ use web::ApiError;
     components(schemas(
         web::Problem,
         crate::feed::Update,
-        crate::feed::Summary,
-        crate::feed::InningsSummary,
+        contracts::live::Summary,
+        contracts::live::InningsSummary,
         crate::feed::MatchView,
         crate::feed::MatchListing,
         crate::feed::Created,
@@ -37,9 +37,10 @@ pub struct LiveApi;
 
 /// Registers the routes.
 pub fn configure(config: &mut ServiceConfig, service: Data<LiveService>) {
+    let import_limit = service.settings().import_limit_bytes;
     config
         .app_data(service)
-        .service(matches::import)
+        .service(matches::import_resource(import_limit))
         .service(matches::create)
         .service(matches::list)
         .service(matches::get)
@@ -56,6 +57,10 @@ impl From<LiveError> for ApiError {
                 ApiError::validation(illegal.code(), illegal.to_string())
             }
             LiveError::Import(import) => ApiError::validation(import.code(), import.to_string()),
+            LiveError::KeyReused { .. } => {
+                ApiError::conflict("idempotency_key_reused", error.to_string())
+            }
+            LiveError::SeqMismatch { .. } => ApiError::conflict("seq_mismatch", error.to_string()),
             LiveError::Conflict => ApiError::conflict(
                 "concurrent_write",
                 "another scorer's event was recorded first; check the scorecard and retry",

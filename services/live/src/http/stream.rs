@@ -10,6 +10,12 @@
 //! dropped a message) is filled from the log. A viewer that falls `live.viewer_queue`
 //! updates behind gets a final `resync` event and is disconnected: it reconnects with its
 //! `Last-Event-ID`, and nobody else waited for it.
+//!
+//! The lag is noticed when the connection can take bytes again (actix stops polling a
+//! response whose socket is full). A client that stops reading for good therefore keeps
+//! its socket and the kernel's buffers for it, but no queue of its own in the node (the
+//! broadcast ring is shared and does not wait for it); closing such sockets takes a send
+//! timeout on the connection (`TCP_USER_TIMEOUT`), which is the HTTP server's to set.
 
 use crate::error::LiveError;
 use crate::feed::{MatchView, Update};
@@ -212,8 +218,9 @@ mod tests {
 
     use super::*;
     use crate::feed::{Summary, subject};
+    use crate::service::testing;
     use crate::settings::LiveSettings;
-    use bus::{DynBus, LocalBus, Message};
+    use bus::Message;
     use cricket::MatchEvent;
 
     fn update(match_id: Uuid, seq: i64) -> Update {
@@ -233,37 +240,34 @@ mod tests {
         std::str::from_utf8(frame).unwrap()
     }
 
-    /// A viewer that falls more than `viewer_queue` updates behind is sent `resync` and
-    /// closed, while a viewer that keeps up gets everything: the slow one held nobody up.
-    #[tokio::test]
-    async fn a_slow_viewer_is_cut_off_with_resync_and_others_carry_on() {
-        let bus: DynBus = Arc::new(LocalBus::new());
-        // No query reaches the database on this path (no gap to fill).
-        let db = storage::connect("sqlite::memory:").await.unwrap();
-        let settings = LiveSettings {
-            viewer_queue: 2,
-            ..LiveSettings::default()
-        };
-        let service = Arc::new(
-            LiveService::start(db, bus.clone(), settings, None)
-                .await
-                .unwrap(),
-        );
-        let id = Uuid::now_v7();
+    async fn feed(service: &Arc<LiveService>, id: Uuid, cursor: i64) -> Feed {
         let every = Duration::from_secs(3600);
-        let mut slow = Feed {
+        Feed {
             service: service.clone(),
             id,
             viewer: service.watch(id).await.unwrap(),
             pending: VecDeque::new(),
-            cursor: 0,
+            cursor,
             heartbeat: tokio::time::interval_at(tokio::time::Instant::now() + every, every),
             closing: false,
+        }
+    }
+
+    /// A viewer that falls more than `viewer_queue` updates behind is sent `resync` and
+    /// closed, while a viewer that keeps up gets everything: the slow one held nobody up.
+    #[tokio::test]
+    async fn a_slow_viewer_is_cut_off_with_resync_and_others_carry_on() {
+        let settings = LiveSettings {
+            viewer_queue: 2,
+            ..LiveSettings::default()
         };
+        let (service, bus, _database) = testing::service(settings).await;
+        let id = testing::a_match(&service).await;
+        let mut slow = feed(&service, id, 1).await;
         let mut fast = service.watch(id).await.unwrap();
 
         // The fast viewer reads each update as it comes; the slow one reads none.
-        for seq in 1..=5 {
+        for seq in 2..=6 {
             let message = Message::json(subject(id), &update(id, seq)).unwrap();
             bus.publish(message).await.unwrap();
             assert_eq!(fast.updates.recv().await.unwrap().seq, seq);
@@ -293,24 +297,9 @@ mod tests {
     /// Updates a viewer already has are skipped; the next one is sent with its seq as id.
     #[tokio::test]
     async fn updates_already_sent_are_skipped() {
-        let bus: DynBus = Arc::new(LocalBus::new());
-        let db = storage::connect("sqlite::memory:").await.unwrap();
-        let service = Arc::new(
-            LiveService::start(db, bus.clone(), LiveSettings::default(), None)
-                .await
-                .unwrap(),
-        );
-        let id = Uuid::now_v7();
-        let every = Duration::from_secs(3600);
-        let mut feed = Feed {
-            service: service.clone(),
-            id,
-            viewer: service.watch(id).await.unwrap(),
-            pending: VecDeque::new(),
-            cursor: 3,
-            heartbeat: tokio::time::interval_at(tokio::time::Instant::now() + every, every),
-            closing: false,
-        };
+        let (service, bus, _database) = testing::service(LiveSettings::default()).await;
+        let id = testing::a_match(&service).await;
+        let mut feed = feed(&service, id, 3).await;
         for seq in [2, 3, 4] {
             let message = Message::json(subject(id), &update(id, seq)).unwrap();
             bus.publish(message).await.unwrap();
