@@ -8,6 +8,8 @@ use std::sync::Arc;
 /// Every service of the platform, in start order.
 pub fn services() -> Vec<Arc<dyn Module>> {
     vec![
+        // First: the job tables and their admin API, which services' runners use.
+        Arc::new(jobs::JobsModule),
         Arc::new(accounts::Accounts),
         Arc::new(wallet::Wallet),
         Arc::new(live::Live),
