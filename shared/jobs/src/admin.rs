@@ -45,6 +45,7 @@ impl From<JobsError> for ApiError {
 
 /// Jobs, newest first, filtered by queue, state and worker; page with `before`.
 #[utoipa::path(
+    operation_id = "list_jobs",
     tag = "jobs",
     security(("bearer" = [])),
     params(ListFilter),
