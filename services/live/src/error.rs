@@ -20,6 +20,10 @@ pub enum LiveError {
     /// (at `seq`); nothing changed.
     #[error("this idempotency key was used for a different event (recorded at seq {seq})")]
     KeyReused { seq: i64 },
+    /// An idempotency key sent again with a different match than the one created under it
+    /// (`id`); nothing changed.
+    #[error("this idempotency key created match {id} from a different request")]
+    CreationKeyReused { id: uuid::Uuid },
     /// The scorer expected the match at `expected` (`If-Match`) but it is at `actual`:
     /// someone else scored in between; nothing changed.
     #[error("the match is at seq {actual}, not {expected}: check the scorecard and resend")]

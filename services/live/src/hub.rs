@@ -6,10 +6,14 @@
 //! `capacity` updates behind (its bounded queue); past that it sees `Lagged` and the SSE
 //! stream ends it with a `resync` event.
 //!
+//! Each update is encoded as an SSE frame once, here, and every viewer writes the same
+//! bytes: with thousands of viewers per match, encoding per viewer was most of the cost.
+//!
 //! A topic lives as long as a viewer holds it: the last [`Viewer`] dropped aborts the
 //! forwarding task, which drops the bus subscription.
 
 use crate::feed::{self, Update};
+use actix_web::web::Bytes;
 use bus::{BusError, DynBus};
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -18,9 +22,15 @@ use tokio::sync::{Mutex, broadcast};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+/// An update as the hub hands it to viewers: the update and its SSE frame.
+pub struct Published {
+    pub update: Update,
+    pub frame: Bytes,
+}
+
 /// One match's subscription on this node.
 struct Topic {
-    sender: broadcast::Sender<Arc<Update>>,
+    sender: broadcast::Sender<Arc<Published>>,
     forward: JoinHandle<()>,
 }
 
@@ -32,7 +42,7 @@ impl Drop for Topic {
 
 /// A viewer's place in a topic: keeps the subscription alive while it exists.
 pub struct Viewer {
-    pub updates: broadcast::Receiver<Arc<Update>>,
+    pub updates: broadcast::Receiver<Arc<Published>>,
     _topic: Arc<Topic>,
 }
 
@@ -89,14 +99,15 @@ impl Hub {
 
 async fn forward(
     mut subscription: bus::Subscription,
-    sender: broadcast::Sender<Arc<Update>>,
+    sender: broadcast::Sender<Arc<Published>>,
     match_id: Uuid,
 ) {
     while let Some(message) = subscription.next().await {
         match message.decode::<Update>() {
             // No receivers only means the last viewer is leaving; the topic's drop ends us.
             Ok(update) => {
-                let _ = sender.send(Arc::new(update));
+                let frame = crate::http::stream::event_frame(&update);
+                let _ = sender.send(Arc::new(Published { update, frame }));
             }
             Err(error) => tracing::warn!(%error, %match_id, "undecodable live update"),
         }

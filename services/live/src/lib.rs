@@ -8,7 +8,8 @@
 //! `live.v1.match.<id>.events` (subject and payload are [`contracts::live`]), and only then
 //! answers. The read path: each node subscribes once per match that has local viewers
 //! ([`hub`]) and fans out to its SSE connections ([`http::stream`]); a reconnecting viewer
-//! is replayed what it missed from the log. [`replay`] feeds a Cricsheet file into a
+//! is replayed what it missed from the log, over SSE or by asking on the bus ([`catchup`]).
+//! Every event is also kept in the bus's `LIVE` stream for durable consumers. [`replay`] feeds a Cricsheet file into a
 //! running node through the scorer API, paced like a live match.
 //!
 //! Supervision: node supervisor -> `live-rooms` registry -> one room per match (restarted
@@ -17,6 +18,7 @@
 //! This crate must not know about other services: it talks to the rest of the platform
 //! over the bus only.
 
+pub mod catchup;
 pub mod error;
 pub mod feed;
 pub mod http;

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_matches::Migration),
             Box::new(m0002_client_keys::Migration),
+            Box::new(m0003_creation_keys::Migration),
         ]
     }
 
@@ -158,6 +159,60 @@ mod m0002_client_keys {
                         .table(LiveEvents::Table)
                         .col(LiveEvents::MatchId)
                         .col(LiveEvents::ClientKey)
+                        .unique()
+                        .to_owned(),
+                )
+                .await
+        }
+    }
+}
+
+/// Idempotent match creation and import: the client's key, a digest of what it sent, and
+/// the answer it was given, so a resent request gets that answer back on any node.
+mod m0003_creation_keys {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0003_creation_keys"
+        }
+    }
+
+    #[derive(DeriveIden)]
+    enum LiveMatches {
+        Table,
+        ClientKey,
+        RequestDigest,
+        Answer,
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            // One column per statement: SQLite's ALTER TABLE adds one at a time.
+            for column in [
+                LiveMatches::ClientKey,
+                LiveMatches::RequestDigest,
+                LiveMatches::Answer,
+            ] {
+                manager
+                    .alter_table(
+                        Table::alter()
+                            .table(LiveMatches::Table)
+                            .add_column(ColumnDef::new(column).string().null())
+                            .to_owned(),
+                    )
+                    .await?;
+            }
+            // Two nodes given one resent creation cannot both create a match.
+            manager
+                .create_index(
+                    Index::create()
+                        .name("live_matches_client_key")
+                        .table(LiveMatches::Table)
+                        .col(LiveMatches::ClientKey)
                         .unique()
                         .to_owned(),
                 )

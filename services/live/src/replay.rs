@@ -115,11 +115,12 @@ impl Scorer {
         })
     }
 
-    /// Sets up the file's match on the platform. Sent once: creating a match takes no
-    /// idempotency key, so a resend could make two.
+    /// Sets up the file's match on the platform, under an idempotency key of this run's:
+    /// a resend in transit cannot make two matches, and another run makes its own.
     pub async fn create(&self, replay: &Replay) -> Result<Created, ReplayError> {
         let url = format!("{}/v1/live/matches", self.base_url);
-        self.send("creating the match", &url, &replay.info, None)
+        let key = format!("replay-{}", Uuid::new_v4());
+        self.send("creating the match", &url, &replay.info, Some(&key), None)
             .await
     }
 
@@ -144,34 +145,36 @@ impl Scorer {
             }
             let what = format!("event {} of the file", index + 2);
             let key = format!("replay-{id}-{index}");
-            let update: Update = self.send(&what, &url, event, Some((&key, seq))).await?;
+            let update: Update = self.send(&what, &url, event, Some(&key), Some(seq)).await?;
             seq = update.seq;
             on_update(&update);
         }
         Ok(seq)
     }
 
-    /// POSTs `body`. A guarded send (an idempotency key and the seq last seen) is resent
+    /// POSTs `body` with an idempotency key (and the seq last seen, when scoring), resent
     /// on failures in transit and on 503/504: the key makes that safe.
     async fn send<B, T>(
         &self,
         what: &str,
         url: &str,
         body: &B,
-        guard: Option<(&str, i64)>,
+        key: Option<&str>,
+        seq: Option<i64>,
     ) -> Result<T, ReplayError>
     where
         B: serde::Serialize,
         T: serde::de::DeserializeOwned,
     {
-        let attempts = if guard.is_some() { ATTEMPTS } else { 1 };
+        let attempts = if key.is_some() { ATTEMPTS } else { 1 };
         let mut attempt = 1;
         loop {
             let mut request = self.client.post(url).bearer_auth(&self.token).json(body);
-            if let Some((key, seq)) = guard {
-                request = request
-                    .header("idempotency-key", key)
-                    .header("if-match", format!("\"{seq}\""));
+            if let Some(key) = key {
+                request = request.header("idempotency-key", key);
+            }
+            if let Some(seq) = seq {
+                request = request.header("if-match", format!("\"{seq}\""));
             }
             let retry = match request.send().await {
                 Ok(response) if response.status().is_success() => {

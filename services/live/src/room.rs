@@ -225,24 +225,33 @@ impl Rooms {
             event,
             summary: feed::summary(&room.game.scorecard()),
         };
-        // The event is stored: a failed publish costs viewers latency, not data (they see
-        // a gap in seq and read the missing events from the database).
-        match Message::json(feed::subject(id), &update) {
-            Ok(message) => {
-                if let Err(error) = self
-                    .bus
-                    .publish(message.with_id(feed::message_id(id, seq)))
-                    .await
-                {
-                    tracing::warn!(%error, match_id = %id, seq, "publish failed");
-                }
-            }
-            Err(error) => tracing::warn!(%error, match_id = %id, seq, "update not encodable"),
-        }
+        publish(&self.bus, &update).await;
         Ok(Recorded {
             update,
             replayed: false,
         })
+    }
+}
+
+/// Publishes an update into the `LIVE` stream, which also delivers it to live
+/// subscribers. The event is stored already: a failed publish costs viewers latency, not
+/// data (they see a gap in seq and read the missing events from the database), so when the
+/// stream cannot take it, a plain publish still reaches the viewers.
+pub(crate) async fn publish(bus: &DynBus, update: &Update) {
+    let (id, seq) = (update.match_id, update.seq);
+    let message = match Message::json(feed::subject(id), update) {
+        Ok(message) => message.with_id(feed::message_id(id, seq)),
+        Err(error) => {
+            tracing::warn!(%error, match_id = %id, seq, "update not encodable");
+            return;
+        }
+    };
+    let Err(error) = bus.publish_durable(message.clone()).await else {
+        return;
+    };
+    tracing::warn!(%error, match_id = %id, seq, "not stored in the stream; publishing live only");
+    if let Err(error) = bus.publish(message).await {
+        tracing::warn!(%error, match_id = %id, seq, "publish failed");
     }
 }
 

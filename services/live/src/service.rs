@@ -1,28 +1,34 @@
 //! The live service as its HTTP layer and SSE streams use it: create and import matches,
 //! hand events to match rooms, read views, and find what a reconnecting viewer missed.
 
+use crate::catchup;
 use crate::error::LiveError;
-use crate::feed::{Created, MatchListing, MatchView, Update, status_name};
+use crate::feed::{self, Created, MatchListing, MatchView, Update, status_name};
 use crate::hub::{Hub, Viewer};
 use crate::room::{self, Guard, Recorded, RoomMsg, Rooms};
 use crate::settings::LiveSettings;
 use crate::store;
 use actors::ractor::{ActorCell, RpcReplyPort};
 use actors::{ActorError, Handle, Registry, RegistryConfig};
-use bus::DynBus;
+use bus::{DynBus, StreamConfig};
+use contracts::live::{ALL_MATCHES, STREAM};
 use cricket::{Match, MatchEvent, MatchInfo};
 use sea_orm::DatabaseConnection;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use tokio::task::AbortHandle;
 use uuid::Uuid;
 
 /// Cheap to clone; every clone shares the rooms and the hub.
 #[derive(Clone)]
 pub struct LiveService {
     db: DatabaseConnection,
+    bus: DynBus,
     rooms: Registry<Rooms>,
     hub: Arc<Hub>,
     settings: LiveSettings,
+    /// The task answering viewers' replay requests ([`catchup`]).
+    catchup: Arc<OnceLock<AbortHandle>>,
 }
 
 /// What a reconnecting viewer gets.
@@ -34,7 +40,8 @@ pub enum Resume {
 }
 
 impl LiveService {
-    /// Starts the room registry under `supervisor`.
+    /// Starts the room registry under `supervisor`, makes sure the bus's `LIVE` stream
+    /// exists, and starts answering replay requests.
     pub async fn start(
         db: DatabaseConnection,
         bus: DynBus,
@@ -54,12 +61,20 @@ impl LiveService {
             supervisor,
         )
         .await?;
-        Ok(Self {
+        let max_age = Duration::from_secs(settings.stream_max_age_hours.saturating_mul(3600));
+        bus.ensure_stream(StreamConfig::new(STREAM, [ALL_MATCHES]).with_max_age(max_age))
+            .await?;
+        let service = Self {
             db,
+            bus: bus.clone(),
             rooms,
-            hub: Arc::new(Hub::new(bus, settings.viewer_queue)),
+            hub: Arc::new(Hub::new(bus.clone(), settings.viewer_queue)),
             settings,
-        })
+            catchup: Arc::new(OnceLock::new()),
+        };
+        let answering = catchup::start(service.clone(), bus).await?;
+        let _ = service.catchup.set(answering.abort_handle());
+        Ok(service)
     }
 
     /// The settings it runs with.
@@ -67,21 +82,56 @@ impl LiveService {
         &self.settings
     }
 
-    /// Sets up a new match.
-    pub async fn create(&self, info: MatchInfo) -> Result<Created, LiveError> {
+    /// Sets up a new match and publishes its first event. With an idempotency `key`,
+    /// sending the same match again returns the first answer (and `true`), on any node;
+    /// another match under a used key is [`LiveError::CreationKeyReused`].
+    pub async fn create(
+        &self,
+        info: MatchInfo,
+        key: Option<String>,
+    ) -> Result<(Created, bool), LiveError> {
         let events = [MatchEvent::Started(Box::new(info.clone()))];
         let game = Match::replay(&events).map_err(|refused| LiveError::Illegal(refused.error))?;
-        self.insert(info, &events, &game).await
+        // The match as understood, not as spelled: whitespace or key order does not make
+        // a resend a different request.
+        let request =
+            serde_json::to_vec(&info).map_err(|error| LiveError::Corrupt(error.to_string()))?;
+        let (created, replayed) = self
+            .insert(info, &events, &game, key.map(|key| (key, digest(&request))))
+            .await?;
+        if !replayed {
+            let [started] = events;
+            let update = Update {
+                match_id: created.id,
+                seq: created.seq,
+                event: started,
+                summary: feed::summary(&game.scorecard()),
+            };
+            room::publish(&self.bus, &update).await;
+        }
+        Ok((created, replayed))
     }
 
-    /// Stores a Cricsheet file as a match with its whole log.
-    pub async fn import(&self, file: &[u8]) -> Result<Created, LiveError> {
+    /// Stores a Cricsheet file as a match with its whole log; idempotent under `key` as
+    /// [`LiveService::create`] is (the file's bytes are what must match). An import is
+    /// history, not live: its events are not published.
+    pub async fn import(
+        &self,
+        file: &[u8],
+        key: Option<String>,
+    ) -> Result<(Created, bool), LiveError> {
         let imported = cricket::cricsheet::parse(file).map_err(LiveError::Import)?;
         // The parser replays every event as it goes, so this cannot refuse one; if it did,
         // storing a log that does not replay would break the room, so refuse the file.
         let game =
             Match::replay(&imported.events).map_err(|refused| LiveError::Illegal(refused.error))?;
-        self.insert(imported.info, &imported.events, &game).await
+        self.insert(
+            imported.info,
+            &imported.events,
+            &game,
+            key.map(|key| (key, digest(file))),
+        )
+        .await
     }
 
     async fn insert(
@@ -89,14 +139,46 @@ impl LiveService {
         info: MatchInfo,
         events: &[MatchEvent],
         game: &Match,
-    ) -> Result<Created, LiveError> {
+        key: Option<(String, String)>,
+    ) -> Result<(Created, bool), LiveError> {
+        if let Some((key, digest)) = &key
+            && let Some(first) = self.created_before(key, digest).await?
+        {
+            return Ok((first, true));
+        }
         let id = Uuid::now_v7();
-        store::create(&self.db, id, &info, events, game.status()).await?;
-        Ok(Created {
+        let created = Created {
             id,
             seq: i64::try_from(events.len()).unwrap_or(i64::MAX),
             status: status_name(game.status()).to_owned(),
-        })
+        };
+        let record = key.clone().map(|(key, digest)| store::CreationKey {
+            key,
+            digest,
+            answer: created.clone(),
+        });
+        match store::create(&self.db, id, &info, events, game.status(), record).await {
+            Ok(()) => Ok((created, false)),
+            // Sent twice at once, and the other one won: answer as it was answered.
+            Err(store::CreateError::KeyTaken) => match &key {
+                Some((key, digest)) => self
+                    .created_before(key, digest)
+                    .await?
+                    .map(|first| (first, true))
+                    .ok_or_else(|| LiveError::Storage("creation key taken, then gone".into())),
+                None => Err(LiveError::Storage("a new match id was taken".into())),
+            },
+            Err(store::CreateError::Other(error)) => Err(error),
+        }
+    }
+
+    /// The answer given to the creation under `key`, if it was the same request.
+    async fn created_before(&self, key: &str, digest: &str) -> Result<Option<Created>, LiveError> {
+        match store::created_with(&self.db, key).await? {
+            Some((first, answer)) if first == digest => Ok(Some(answer)),
+            Some((_, answer)) => Err(LiveError::CreationKeyReused { id: answer.id }),
+            None => Ok(None),
+        }
     }
 
     /// The room of a match, started if needed; [`LiveError::NotFound`] for an unknown id,
@@ -178,10 +260,22 @@ impl LiveService {
         self.hub.watched().await
     }
 
-    /// Stops the rooms.
+    /// Stops answering replay requests, then the rooms.
     pub async fn stop(&self) {
+        if let Some(answering) = self.catchup.get() {
+            answering.abort();
+        }
         self.rooms.stop().await;
     }
+}
+
+/// SHA-256 of a request, in hex.
+fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// The registry reports a room whose `init` found no match as a failed start; that is the
@@ -228,7 +322,7 @@ pub(crate) mod testing {
             "teams": ["Kolkata", "Bangalore"], "format": "t20", "balls_per_over": 6, "overs": 20
         }))
         .unwrap();
-        service.create(info).await.unwrap().id
+        service.create(info, None).await.unwrap().0.id
     }
 }
 

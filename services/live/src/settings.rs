@@ -23,6 +23,9 @@ pub struct LiveSettings {
     /// limit rather than `http.body_limit_bytes`: a Test match file is several hundred KB,
     /// more than any other request needs.
     pub import_limit_bytes: usize,
+    /// How long the bus's `LIVE` stream keeps each event (hours) for durable consumers.
+    /// The match log in the database keeps everything; the stream is for catching up.
+    pub stream_max_age_hours: u64,
 }
 
 impl Default for LiveSettings {
@@ -34,6 +37,7 @@ impl Default for LiveSettings {
             heartbeat_secs: 15,
             list_limit: 100,
             import_limit_bytes: 8 * 1024 * 1024,
+            stream_max_age_hours: 72,
         }
     }
 }
@@ -49,6 +53,10 @@ impl LiveSettings {
         anyhow::ensure!(
             self.import_limit_bytes > 0,
             "live.import_limit_bytes must be positive"
+        );
+        anyhow::ensure!(
+            self.stream_max_age_hours > 0,
+            "live.stream_max_age_hours must be positive"
         );
         anyhow::ensure!(
             self.room_idle_secs > 0,

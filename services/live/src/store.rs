@@ -2,11 +2,13 @@
 //!
 //! `live_matches` lists matches (info as JSON text, status kept current for the list);
 //! `live_events` is each match's append-only log, keyed by (match_id, seq), with the
-//! scorer's idempotency key (unique per match) on events that came with one. Nothing here
+//! scorer's idempotency key (unique per match) on events that came with one. A match
+//! created with an idempotency key keeps it, with a digest of the request and the answer
+//! given, in `live_matches`. Nothing here
 //! knows the match rules: callers hand in events the `cricket` crate has accepted.
 
 use crate::error::LiveError;
-use crate::feed::status_name;
+use crate::feed::{Created, status_name};
 use cricket::{MatchEvent, MatchInfo, MatchStatus};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -26,6 +28,12 @@ pub mod live_match {
         pub info: String,
         pub status: String,
         pub created_at: ChronoDateTimeUtc,
+        /// The creator's `Idempotency-Key`, when it sent one (unique).
+        pub client_key: Option<String>,
+        /// SHA-256 (hex) of what was sent with the key.
+        pub request_digest: Option<String>,
+        /// The answer given (`feed::Created` as JSON), for a resend.
+        pub answer: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -94,14 +102,71 @@ pub struct Logged {
     pub key: Option<String>,
 }
 
-/// Creates a match with its whole log (the `Started` event first), all or nothing.
+/// A creation's idempotency record: the client's key, what was sent, what it was told.
+pub struct CreationKey {
+    pub key: String,
+    pub digest: String,
+    pub answer: Created,
+}
+
+/// Why a creation failed.
+#[derive(Debug)]
+pub enum CreateError {
+    /// The idempotency key is taken: another request created a match with it first.
+    KeyTaken,
+    Other(LiveError),
+}
+
+impl From<sea_orm::DbErr> for CreateError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+            Self::KeyTaken
+        } else {
+            Self::Other(error.into())
+        }
+    }
+}
+
+impl From<LiveError> for CreateError {
+    fn from(error: LiveError) -> Self {
+        Self::Other(error)
+    }
+}
+
+/// The creation recorded under an idempotency key: the digest of its request and the
+/// answer it was given.
+pub async fn created_with(
+    db: &DatabaseConnection,
+    key: &str,
+) -> Result<Option<(String, Created)>, LiveError> {
+    let row = live_match::Entity::find()
+        .filter(live_match::Column::ClientKey.eq(key))
+        .one(db)
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let (Some(digest), Some(answer)) = (row.request_digest, row.answer) else {
+        return Err(LiveError::Corrupt(format!(
+            "match {} lost its key record",
+            row.id
+        )));
+    };
+    let answer = serde_json::from_str(&answer)
+        .map_err(|error| LiveError::Corrupt(format!("match {}: {error}", row.id)))?;
+    Ok(Some((digest, answer)))
+}
+
+/// Creates a match with its whole log (the `Started` event first), all or nothing, and
+/// its idempotency record when the client sent a key.
 pub async fn create(
     db: &DatabaseConnection,
     id: Uuid,
     info: &MatchInfo,
     events: &[MatchEvent],
     status: MatchStatus,
-) -> Result<(), LiveError> {
+    key: Option<CreationKey>,
+) -> Result<(), CreateError> {
     let rows = events
         .iter()
         .zip(1_i64..)
@@ -113,6 +178,9 @@ pub async fn create(
         info: Set(to_json(info)?),
         status: Set(status_name(status).to_owned()),
         created_at: Set(chrono::Utc::now()),
+        client_key: Set(key.as_ref().map(|key| key.key.clone())),
+        request_digest: Set(key.as_ref().map(|key| key.digest.clone())),
+        answer: Set(key.as_ref().map(|key| to_json(&key.answer)).transpose()?),
     })
     .exec(&txn)
     .await?;

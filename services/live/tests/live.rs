@@ -937,8 +937,11 @@ async fn a_replayed_file_is_scored_ball_by_ball_at_its_pace() {
 /// exactly the rest.
 #[tokio::test]
 async fn a_viewer_that_stops_reading_is_cut_off_and_holds_nobody_up() {
+    // The kernel's send timeout (the next test) must not close the stalled socket first.
     let app = TestApp::spawn_with(vec![Arc::new(live::Live)], |settings| {
-        settings.merge(("live.viewer_queue", 4))
+        settings
+            .merge(("live.viewer_queue", 4))
+            .merge(("http.send_timeout_seconds", 600))
     })
     .await
     .unwrap();
@@ -1031,6 +1034,226 @@ async fn a_viewer_that_stops_reading_is_cut_off_and_holds_nobody_up() {
     assert_eq!(card["seq"], last);
 }
 
+/// A viewer that never reads again is disconnected by the node, not kept for the length of
+/// the match: once its socket has taken nothing for `http.send_timeout_seconds`, the
+/// kernel aborts the connection and the node drops the stream. A viewer that reads gets
+/// every ball meanwhile.
+#[tokio::test]
+async fn a_viewer_that_never_reads_again_is_disconnected() {
+    let app = TestApp::spawn_with(vec![Arc::new(live::Live)], |settings| {
+        settings.merge(("http.send_timeout_seconds", 1))
+    })
+    .await
+    .unwrap();
+    let live = Live {
+        editor: app.token(UserId::new(), &[Role::Editor]),
+        app,
+    };
+    let id = live.started_match().await;
+    let mut reader = live.stream(&id, None).await;
+    assert_eq!(reader.next().await.id, Some(2));
+    let mut gone = RawSse::open(&live.app, &format!("/v1/live/matches/{id}/stream")).await;
+    assert_eq!(gone.next().await.unwrap().id, Some(2));
+    let server = live.app.node().local_addr();
+    let client = gone.socket.local_addr().unwrap();
+    assert!(
+        connected(server, client),
+        "the node holds the viewer's connection"
+    );
+
+    // Wides until the node has let go of the silent viewer: its few KB of receive buffer
+    // fill within tens of balls, then the kernel gives up a second later.
+    let wide = json!({
+        "type": "ball", "batter": "Ganguly", "non_striker": "McCullum", "bowler": "Praveen",
+        "runs": {"batter": 0, "extras": 1, "total": 1}, "extras": {"wides": 1}
+    });
+    let balls = format!("/v1/live/matches/{id}/balls");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut last = 2;
+    while connected(server, client) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the silent viewer was still connected after {} balls",
+            last - 2
+        );
+        let (status, update) = live.post(&balls, Some(&live.editor), &wide).await;
+        assert_eq!(status, StatusCode::CREATED, "{update}");
+        last = update["seq"].as_i64().unwrap();
+        let event = reader.next().await;
+        assert_eq!((event.event.as_str(), event.id), ("event", Some(last)));
+    }
+
+    // What the silent viewer had taken before it was dropped ends short of the match, and
+    // the stream ends rather than resuming.
+    let mut received = Vec::new();
+    let mut chunk = [0_u8; 16 * 1024];
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        use tokio::io::AsyncReadExt;
+        loop {
+            match gone.socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => received.extend_from_slice(&chunk[..read]),
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the dropped stream did not end");
+    let text = String::from_utf8_lossy(&received);
+    assert!(
+        !text.contains(&format!("\nid: {last}\n")),
+        "the dropped viewer got the last ball"
+    );
+}
+
+/// Whether the kernel still has a TCP connection from `server` to `client` open, read off
+/// `/proc/net/tcp` (loopback IPv4): the node's side of a connection it has dropped or the
+/// kernel has aborted is gone from it.
+fn connected(server: std::net::SocketAddr, client: std::net::SocketAddr) -> bool {
+    let hex = |address: std::net::SocketAddr| {
+        let std::net::IpAddr::V4(ip) = address.ip() else {
+            panic!("IPv4 loopback only")
+        };
+        format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(ip.octets()),
+            address.port()
+        )
+    };
+    let (local, remote) = (hex(server), hex(client));
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .any(|line| {
+            let mut fields = line.split_whitespace().skip(1);
+            fields.next() == Some(local.as_str()) && fields.next() == Some(remote.as_str())
+        })
+}
+
+/// A match created or imported with an `Idempotency-Key` is created once: the same
+/// request again answers the first match (`Idempotent-Replayed: true`), also on another
+/// node; a different match under the key is 409 and creates nothing.
+#[tokio::test]
+async fn a_resent_creation_makes_one_match() {
+    let live = Live::new().await;
+    let key = format!("create-{}", uuid::Uuid::new_v4());
+    let headers = [("idempotency-key", key.as_str())];
+    let (status, replayed, first) = live.score("/v1/live/matches", &info(), &headers).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, false), "{first}");
+    // The same match, spelled differently.
+    let respelled = json!({"overs": 20, "balls_per_over": 6, "format": "t20", "teams": ["Kolkata", "Bangalore"]});
+    let (status, replayed, again) = live.score("/v1/live/matches", &respelled, &headers).await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, true), "{again}");
+    assert_eq!(again, first);
+
+    let other = live.app.another_node().await.unwrap();
+    let response = other
+        .client
+        .post(other.url("/v1/live/matches"))
+        .bearer_auth(&live.editor)
+        .header("idempotency-key", &key)
+        .json(&info())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["idempotent-replayed"], "true");
+    assert_eq!(response.json::<Value>().await.unwrap(), first);
+
+    let different =
+        json!({"teams": ["Chennai", "Mumbai"], "format": "t20", "balls_per_over": 6, "overs": 20});
+    let (status, _, problem) = live.score("/v1/live/matches", &different, &headers).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(problem["code"], "idempotency_key_reused");
+    let (_, listed) = live.get("/v1/live/matches").await;
+    let teams: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|listing| &listing["teams"])
+        .collect();
+    assert!(!teams.contains(&&json!(["Chennai", "Mumbai"])), "{listed}");
+    assert_eq!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|listing| listing["id"] == first["id"])
+            .count(),
+        1
+    );
+
+    // An import the same way: the file's bytes are the request.
+    let file = fixture(FIXTURES[2]);
+    let import = |key: &'static str| {
+        live.app
+            .client
+            .post(live.app.url("/v1/live/matches/import"))
+            .bearer_auth(&live.editor)
+            .header("idempotency-key", key)
+            .header("content-type", "application/json")
+            .body(file.clone())
+            .send()
+    };
+    let first_import = import("import-once").await.unwrap();
+    assert_eq!(first_import.status(), StatusCode::CREATED);
+    let first_import: Value = first_import.json().await.unwrap();
+    let second_import = import("import-once").await.unwrap();
+    assert_eq!(second_import.headers()["idempotent-replayed"], "true");
+    assert_eq!(second_import.json::<Value>().await.unwrap(), first_import);
+
+    let (status, _, problem) = live
+        .score(
+            "/v1/live/matches",
+            &info(),
+            &[("idempotency-key", "bad key")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["code"], "invalid_idempotency_key");
+}
+
+/// Every event is kept in the bus's `LIVE` stream, once however often it was published,
+/// for consumers that must see each one (reward campaigns, commentary): a durable consumer
+/// attached after the balls were scored reads them all, in order.
+#[tokio::test]
+async fn every_event_is_kept_in_the_live_stream() {
+    let live = Live::new().await;
+    let id = live.started_match().await;
+    let scored = [live.ball(&id, 4).await, live.ball(&id, 2).await];
+    let match_id: uuid::Uuid = id.parse().unwrap();
+    let mut consumer = live
+        .app
+        .node()
+        .bus()
+        .consume(
+            bus::ConsumerConfig::new(contracts::live::STREAM, format!("test-{match_id}"))
+                .with_filter_subject(contracts::live::subject(match_id)),
+        )
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let message = tokio::time::timeout(
+            Duration::from_secs(10),
+            futures::StreamExt::next(&mut consumer),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("the stream holds the match's events; got {seen:?}"))
+        .unwrap()
+        .unwrap();
+        let update: Value = message.message.decode().unwrap();
+        seen.push(update);
+        message.ack().await.unwrap();
+    }
+    let seqs: Vec<i64> = seen
+        .iter()
+        .map(|update| update["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!(seen[2], scored[0]);
+    assert_eq!(seen[3], scored[1]);
+}
+
 /// The NATS server with a websocket listener that `nix/nats/websocket-test.conf` describes:
 /// its client port (where the platform under test connects) and its websocket.
 const WS_NATS_CLIENT: &str = "127.0.0.1:4223";
@@ -1086,12 +1309,14 @@ impl WsNats {
 }
 
 /// A browser-like viewer on NATS over websocket (nats-py, a real client that is not the
-/// platform's): with no credentials it is the subscribe-only `viewer`; it receives the
-/// update of a ball scored through the REST API, and its attempt to publish a forged
-/// update is refused by the server and reaches no one.
+/// platform's): with no credentials it is the read-only `viewer`; it receives the update
+/// of a ball scored through the REST API, its attempt to publish a forged update is
+/// refused by the server and reaches no one, and it resumes from a sequence: asked what
+/// it missed after seq N, the live service answers exactly the events since, or a
+/// snapshot when N is not a seq it can resume from.
 #[tokio::test]
 #[ignore = "needs nats-server (websocket config) and nats-py: set TEST_NATS_WS"]
-async fn a_websocket_viewer_receives_balls_and_cannot_publish() {
+async fn a_websocket_viewer_receives_balls_cannot_publish_and_resumes() {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
     let ws_url = std::env::var("TEST_NATS_WS").expect("set TEST_NATS_WS=ws://127.0.0.1:8223");
@@ -1142,13 +1367,30 @@ async fn a_websocket_viewer_receives_balls_and_cannot_publish() {
     let refused = next().await;
     let error = refused["refused"].as_str().unwrap_or_default().to_owned();
     assert!(error.contains("permissions violation"), "{refused}");
-    assert!(viewer.wait().await.unwrap().success());
 
     // The forged update (seq 4, an undo) reached no one: the next thing platform viewers
     // get is the real ball 4.
     assert_eq!(sse.next().await.data, scored);
-    let fourth = live.ball(&id, 2).await;
+    let mut missed = Vec::new();
+    for _ in 0..5 {
+        missed.push(live.ball(&id, 2).await);
+    }
     let event = sse.next().await;
     assert_eq!(event.id, Some(4));
-    assert_eq!(event.data, fourth);
+    assert_eq!(event.data, missed[0]);
+
+    // Resuming after seq 3: exactly the five balls since, in order.
+    stdin.write_all(b"after 3\n").await.unwrap();
+    assert_eq!(
+        next().await,
+        json!({"answer": {"type": "missed", "events": missed}})
+    );
+    // After nothing it knows: the match as it stands.
+    stdin.write_all(b"after 0\n").await.unwrap();
+    let answer = next().await;
+    assert_eq!(answer["answer"]["type"], "snapshot", "{answer}");
+    assert_eq!(answer["answer"]["snapshot"]["seq"], 8);
+    assert_eq!(answer["answer"]["snapshot"]["innings"][0]["runs"], 14);
+    stdin.write_all(b"quit\n").await.unwrap();
+    assert!(viewer.wait().await.unwrap().success());
 }

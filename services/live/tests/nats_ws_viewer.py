@@ -9,6 +9,9 @@ platform's Rust client. Driven by tests/websocket.rs, one JSON object per line o
    `seq` is the one the test writes on stdin (the test scores a ball, then says its seq).
 3. Publishes a forged update on the match's subject and prints {"refused": <error>} when
    the server answers with a permissions violation, or {"published": true} if it does not.
+4. Then, for each line `after <seq>` on stdin, asks the live service what it missed after
+   that seq (the one request a viewer may send) and prints {"answer": <reply>}; stops at
+   a line `quit` (or the end of stdin).
 
 Needs `pip install nats-py aiohttp` (nats-py uses aiohttp for ws:// and does not declare it).
 """
@@ -62,6 +65,14 @@ async def main(url, match_id):
         say(refused=str(error))
     except asyncio.TimeoutError:
         say(published=True)
+
+    while True:
+        line = (await loop.run_in_executor(None, sys.stdin.readline)).split()
+        if not line or line[0] != "after":
+            break
+        request = json.dumps({"after": int(line[1])}).encode()
+        reply = await viewer.request(f"live.v1.match.{match_id}.replay", request, timeout=10)
+        say(answer=json.loads(reply.data))
     await viewer.close()
 
 

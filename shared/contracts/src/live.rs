@@ -8,19 +8,59 @@
 //! [`Update`] is generic over the event: the live service and anything else that links
 //! `cricket` reads `Update<MatchEvent>`; a consumer that only relays or displays events
 //! can read `Update<serde_json::Value>`.
+//!
+//! Every event is also stored in the JetStream stream [`STREAM`] (durable consumers such as
+//! reward campaigns read matches from there), and a viewer that was away asks for what it
+//! missed on [`replay_subject`]: the one request a websocket viewer may send.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Every match's events: what a node (or a websocket viewer allowed to read all matches)
-/// subscribes to for everything live.
-pub const ALL_MATCHES: &str = "live.v1.match.>";
+/// subscribes to for everything live, and what the [`STREAM`] captures (events, not
+/// replay requests).
+pub const ALL_MATCHES: &str = "live.v1.match.*.events";
 
 /// The subject a match's events are published on: one per match, so that a node
 /// subscribes only to the matches its viewers watch.
 pub fn subject(match_id: Uuid) -> String {
     format!("live.v1.match.{match_id}.events")
+}
+
+/// The durable stream holding every match's events, for consumers that must not miss one.
+pub const STREAM: &str = "LIVE";
+
+/// Where a viewer asks for the events of a match it missed ([`ReplayRequest`], answered
+/// with a [`Replay`]).
+pub fn replay_subject(match_id: Uuid) -> String {
+    format!("live.v1.match.{match_id}.replay")
+}
+
+/// Every match's replay requests: what the live service answers, as a queue group.
+pub const ALL_REPLAYS: &str = "live.v1.match.*.replay";
+
+/// A viewer's request for what it missed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayRequest {
+    /// The seq of the last event the viewer has.
+    pub after: i64,
+}
+
+/// The answer to a [`ReplayRequest`], tagged by `type`. `E` is the event type (as in
+/// [`Update`]), `S` the snapshot's (the live service's match view: a scorecard with `seq`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Replay<E, S> {
+    /// Exactly the events after `after`, in order (possibly none); the viewer applies them
+    /// and carries on with the live subject.
+    Missed { events: Vec<Update<E>> },
+    /// Too much was missed (or `after` is not one of the match's seqs): the match as it
+    /// stands, to start again from.
+    Snapshot { snapshot: S },
+    /// The request could not be answered: `code` is `match_not_found`, `invalid_request`
+    /// or `unavailable`.
+    Error { code: String },
 }
 
 /// The bus message id of a match's event. JetStream (and any consumer) dedupes on it: a
@@ -79,6 +119,8 @@ pub struct InningsSummary {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -88,8 +130,11 @@ mod tests {
             subject(id),
             "live.v1.match.00000000-0000-0000-0000-000000000000.events"
         );
-        let prefix = ALL_MATCHES.trim_end_matches('>');
-        assert!(subject(id).starts_with(prefix));
         assert_eq!(message_id(id, 7), "00000000-0000-0000-0000-000000000000:7");
+        // The stream captures events only, and a replay request is not an event.
+        let pattern = |pattern| bus::subject::Pattern::parse(pattern).unwrap();
+        assert!(pattern(ALL_MATCHES).matches(&subject(id)));
+        assert!(!pattern(ALL_MATCHES).matches(&replay_subject(id)));
+        assert!(pattern(ALL_REPLAYS).matches(&replay_subject(id)));
     }
 }

@@ -146,6 +146,7 @@ impl Node {
             }
             app.default_service(aweb::to(fallback::no_route))
         })
+        .on_connect(send_timeout(settings.http.send_timeout_seconds))
         // The node decides when to stop (signals are handled by the binary).
         .disable_signals()
         .shutdown_timeout(settings.http.shutdown_grace_seconds)
@@ -191,6 +192,26 @@ impl Node {
                     .flat_map(|id| id.into_bytes())
                     .collect())
             }
+        }
+    }
+}
+
+/// Sets `TCP_USER_TIMEOUT` on each accepted connection: the kernel then aborts one whose
+/// peer has not acknowledged data for that long, including one that keeps its receive
+/// window shut (Linux 5.11 on). A stalled reader's response is dropped with it.
+fn send_timeout(
+    seconds: u64,
+) -> impl Fn(&dyn std::any::Any, &mut actix_web::dev::Extensions) + Send + Sync + Clone + 'static {
+    move |connection, _| {
+        let Some(socket) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+            return;
+        };
+        if seconds == 0 {
+            return;
+        }
+        let timeout = Some(std::time::Duration::from_secs(seconds));
+        if let Err(error) = socket2::SockRef::from(socket).set_tcp_user_timeout(timeout) {
+            tracing::debug!(%error, "TCP_USER_TIMEOUT not set");
         }
     }
 }

@@ -35,6 +35,11 @@ pub struct HttpSettings {
     /// Proxies (CIDR ranges: `10.0.0.0/8`, `203.0.113.7/32`) whose `X-Forwarded-For` names the client; the
     /// geofence reads the client's address through them.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A connection whose client has acknowledged none of the data sent to it for this
+    /// many seconds is closed by the kernel (`TCP_USER_TIMEOUT`, Linux): a viewer that
+    /// stopped reading a live stream, a phone that went away without closing. Without it
+    /// such a socket and its buffers live until the stream ends. 0 turns it off.
+    pub send_timeout_seconds: u64,
 }
 
 impl Default for HttpSettings {
@@ -46,6 +51,7 @@ impl Default for HttpSettings {
             shutdown_grace_seconds: 10,
             cors: web::cors::CorsConfig::default(),
             trusted_proxies: Vec::new(),
+            send_timeout_seconds: 30,
         }
     }
 }

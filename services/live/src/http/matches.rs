@@ -2,7 +2,8 @@
 //!
 //! Scoring is safe to retry: an `Idempotency-Key` makes a resent event return the first
 //! answer, and `If-Match: "<seq>"` refuses an event scored on top of one the scorer had not
-//! seen. Both are read by the [`Guard`] extractor.
+//! seen. Both are read by the [`Guard`] extractor. Creating and importing a match take an
+//! `Idempotency-Key` too ([`IdempotencyKey`]): a resend returns the match created first.
 
 use crate::feed::{Created, MatchListing, MatchView, Update};
 use crate::room::{Guard, Recorded};
@@ -27,13 +28,18 @@ const MAX_KEY_LEN: usize = 128;
 #[utoipa::path(
     tag = "live",
     security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "The client's id for this match (1 to 128 visible ASCII characters). Sent again with the same match, the first answer comes back (header `Idempotent-Replayed: true`) and no second match is created"),
+    ),
     request_body(content = Object, description = "Match information", example = json!({
         "teams": ["Kolkata", "Bangalore"], "format": "t20", "balls_per_over": 6, "overs": 20
     })),
     responses(
-        (status = 201, description = "Created", body = Created),
+        (status = 201, description = "Created, or created before under this `Idempotency-Key` (then `Idempotent-Replayed: true`)", body = Created),
+        (status = 400, description = "`invalid_idempotency_key`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: editors and admins only", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`idempotency_key_reused`: the key created a different match", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_info` or `invalid_body`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`unavailable`", body = Problem, content_type = "application/problem+json"),
     )
@@ -42,10 +48,11 @@ const MAX_KEY_LEN: usize = 128;
 pub async fn create(
     service: Data<LiveService>,
     _editor: Authorized<Editors>,
+    key: IdempotencyKey,
     info: Json<MatchInfo>,
 ) -> Result<HttpResponse, ApiError> {
-    let created = service.create(info.into_inner()).await?;
-    Ok(HttpResponse::Created().json(created))
+    let (created, replayed) = service.create(info.into_inner(), key.0).await?;
+    Ok(answer(&created, replayed))
 }
 
 /// Import a finished match from a Cricsheet JSON file (the body is the file as is). It is
@@ -55,11 +62,16 @@ pub async fn create(
     path = "/v1/live/matches/import",
     tag = "live",
     security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "As for creating a match: the same file sent again under it returns the first answer"),
+    ),
     request_body(content = Object, description = "A Cricsheet JSON match file, up to `live.import_limit_bytes` (8 MiB by default)", content_type = "application/json"),
     responses(
-        (status = 201, description = "Imported", body = Created),
+        (status = 201, description = "Imported, or imported before under this `Idempotency-Key` (then `Idempotent-Replayed: true`)", body = Created),
+        (status = 400, description = "`invalid_idempotency_key`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: editors and admins only", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`idempotency_key_reused`: the key imported a different file", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`malformed_file`, `invalid_file` or `rejected_event`; the detail names the path in the file, e.g. `innings[1].overs[3].deliveries[2].runs.total`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`unavailable`", body = Problem, content_type = "application/problem+json"),
@@ -68,10 +80,20 @@ pub async fn create(
 pub async fn import(
     service: Data<LiveService>,
     _editor: Authorized<Editors>,
+    key: IdempotencyKey,
     file: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let created = service.import(&file).await?;
-    Ok(HttpResponse::Created().json(created))
+    let (created, replayed) = service.import(&file, key.0).await?;
+    Ok(answer(&created, replayed))
+}
+
+/// 201 with the match, whether created now or by the first of several sends.
+fn answer(created: &Created, replayed: bool) -> HttpResponse {
+    let mut response = HttpResponse::Created();
+    if replayed {
+        response.insert_header((REPLAYED, "true"));
+    }
+    response.json(created)
 }
 
 /// The import route, with a body limit of its own: a Cricsheet file of a Test match is
@@ -194,6 +216,18 @@ fn created(recorded: &Recorded) -> HttpResponse {
     response.json(&recorded.update)
 }
 
+/// The `Idempotency-Key` of a request that creates something, if it has one.
+pub struct IdempotencyKey(pub Option<String>);
+
+impl FromRequest for IdempotencyKey {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(idempotency_key(request).map(IdempotencyKey))
+    }
+}
+
 impl FromRequest for Guard {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
@@ -203,9 +237,9 @@ impl FromRequest for Guard {
     }
 }
 
-fn guard(request: &HttpRequest) -> Result<Guard, ApiError> {
-    let headers = request.headers();
-    let key = headers
+fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
+    request
+        .headers()
         .get("idempotency-key")
         .map(|value| {
             value
@@ -225,8 +259,13 @@ fn guard(request: &HttpRequest) -> Result<Guard, ApiError> {
                     )
                 })
         })
-        .transpose()?;
-    let expected_seq = headers
+        .transpose()
+}
+
+fn guard(request: &HttpRequest) -> Result<Guard, ApiError> {
+    let key = idempotency_key(request)?;
+    let expected_seq = request
+        .headers()
         .get("if-match")
         .map(|value| {
             value.to_str().ok().and_then(parse_if_match).ok_or_else(|| {

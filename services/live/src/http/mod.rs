@@ -57,7 +57,7 @@ impl From<LiveError> for ApiError {
                 ApiError::validation(illegal.code(), illegal.to_string())
             }
             LiveError::Import(import) => ApiError::validation(import.code(), import.to_string()),
-            LiveError::KeyReused { .. } => {
+            LiveError::KeyReused { .. } | LiveError::CreationKeyReused { .. } => {
                 ApiError::conflict("idempotency_key_reused", error.to_string())
             }
             LiveError::SeqMismatch { .. } => ApiError::conflict("seq_mismatch", error.to_string()),

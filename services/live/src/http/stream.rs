@@ -19,7 +19,7 @@
 
 use crate::error::LiveError;
 use crate::feed::{MatchView, Update};
-use crate::hub::Viewer;
+use crate::hub::{Published, Viewer};
 use crate::service::{LiveService, Resume};
 use actix_web::web::{Bytes, Data, Path};
 use actix_web::{HttpRequest, HttpResponse, get};
@@ -129,7 +129,7 @@ impl Feed {
             }
             tokio::select! {
                 received = self.viewer.updates.recv() => match received {
-                    Ok(update) => self.take(&update).await,
+                    Ok(published) => self.take(&published).await,
                     Err(RecvError::Lagged(skipped)) => {
                         tracing::debug!(match_id = %self.id, skipped, "slow viewer cut off");
                         self.resync("lagged");
@@ -142,13 +142,14 @@ impl Feed {
     }
 
     /// Queues an update the viewer does not have yet, first filling any gap before it.
-    async fn take(&mut self, update: &Update) {
-        if update.seq <= self.cursor {
+    async fn take(&mut self, published: &Published) {
+        let seq = published.update.seq;
+        if seq <= self.cursor {
             return;
         }
-        if update.seq == self.cursor + 1 {
-            self.cursor = update.seq;
-            self.pending.push_back(event_frame(update));
+        if seq == self.cursor + 1 {
+            self.cursor = seq;
+            self.pending.push_back(published.frame.clone());
             return;
         }
         match self.service.missed(self.id, self.cursor).await {
@@ -187,7 +188,8 @@ fn snapshot_frame(view: &MatchView) -> Bytes {
     frame("snapshot", Some(view.seq), view)
 }
 
-fn event_frame(update: &Update) -> Bytes {
+/// An update as an SSE `event`, its seq as the `id`.
+pub(crate) fn event_frame(update: &Update) -> Bytes {
     frame("event", Some(update.seq), update)
 }
 
@@ -270,7 +272,7 @@ mod tests {
         for seq in 2..=6 {
             let message = Message::json(subject(id), &update(id, seq)).unwrap();
             bus.publish(message).await.unwrap();
-            assert_eq!(fast.updates.recv().await.unwrap().seq, seq);
+            assert_eq!(fast.updates.recv().await.unwrap().update.seq, seq);
         }
 
         let frame = slow.next().await.unwrap();
