@@ -95,12 +95,21 @@ fn make_room(shard: &mut HashMap<String, u64>, capacity: usize, now: u64) {
     // Still full of active clients: forget those closest to a full allowance, in a batch
     // so a flood of new clients does not pay this scan on every request.
     let mut tats: Vec<u64> = shard.values().copied().collect();
-    let batch = (capacity / 8).max(1).min(tats.len() - 1);
-    let (_, cutoff, _) = tats.select_nth_unstable(batch);
+    let batch = (capacity / 8).clamp(1, tats.len());
+    let (_, cutoff, _) = tats.select_nth_unstable(batch - 1);
     let cutoff = *cutoff;
-    // At least `batch + 1` keys are at or below the cutoff (more on ties), and `batch`
-    // is below the length: this always frees room.
-    shard.retain(|_, tat| *tat > cutoff);
+    // Exactly `batch` keys go: every one below the cutoff, then as many at it as are
+    // still wanted. Clients often share a TAT (a burst within one clock tick), and
+    // dropping every tie could forget the whole shard.
+    let mut ties = batch - tats.iter().filter(|tat| **tat < cutoff).count();
+    shard.retain(|_, tat| match (*tat).cmp(&cutoff) {
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal if ties > 0 => {
+            ties -= 1;
+            false
+        }
+        _ => true,
+    });
 }
 
 #[cfg(test)]
@@ -173,6 +182,20 @@ mod tests {
         }
         // The client furthest from a full allowance was the last to be forgotten.
         assert!(!store.check("heavy", quota).allowed);
+    }
+
+    /// Clients whose allowances stand at the same point (the clock did not move) are
+    /// forgotten a batch at a time, not all at once.
+    #[test]
+    fn ties_are_forgotten_a_batch_at_a_time() {
+        let (_, store) = store(64);
+        let quota = Quota::new(1, 60);
+        for i in 0..64 {
+            store.check(&format!("client-{i}"), quota);
+        }
+        assert_eq!(store.len(), 64);
+        store.check("one-more", quota);
+        assert_eq!(store.len(), 64 - 64 / 8 + 1);
     }
 
     #[test]
