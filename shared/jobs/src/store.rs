@@ -238,11 +238,17 @@ pub(crate) async fn claim(
         micros(now) - crate::clock::duration_micros(window)
     });
     let rows = if backend == DatabaseBackend::Postgres {
+        // A claim lost in a database crash only makes its jobs due again, and they run at
+        // least once anyway, so it need not wait for its own fsync: `set_config(.., true)`
+        // turns synchronous commit off for the claim's transaction alone. (It sits in the
+        // WHERE clause to run inside the one statement; with no row claimed there is
+        // nothing to commit.)
         let sql = format!(
             "WITH next AS (SELECT id FROM jobs WHERE queue = $1 AND {DUE} AND scheduled_at <= $2 AND {paused} \
              ORDER BY priority, scheduled_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
              UPDATE jobs SET state = 'executing', attempt = jobs.attempt + 1, attempted_at = $2, \
-             attempted_by = $4, lease_until = $5 FROM next WHERE jobs.id = next.id RETURNING {}",
+             attempted_by = $4, lease_until = $5 FROM next WHERE jobs.id = next.id \
+             AND set_config('synchronous_commit', 'off', true) = 'off' RETURNING {}",
             CLAIMED
                 .split(", ")
                 .map(|c| format!("jobs.{c}"))
@@ -258,43 +264,44 @@ pub(crate) async fn claim(
                 micros(lease_until).into(),
             ]
         };
+        if !limited {
+            // One round trip: the statement is its own transaction.
+            let rows = db
+                .query_all_raw(statement(backend, &sql, values(i64::from(limit))))
+                .await?;
+            return rows.iter().map(|row| claimed(row, queue)).collect();
+        }
         let txn = db.begin().await?;
-        // A claim lost in a database crash only makes its jobs due again, and they run at
-        // least once anyway: it need not wait for its own fsync.
-        txn.execute_unprepared("SET LOCAL synchronous_commit = off")
-            .await?;
         let mut room = i64::from(limit);
-        if limited {
-            // Counting and claiming must not interleave with another node's claim, or
-            // both would see room for the same last slot: one claim per queue at a time.
-            txn.execute_raw(statement(
-                backend,
-                "SELECT pg_advisory_xact_lock($1)",
-                vec![advisory_key(queue).into()],
-            ))
-            .await?;
-            if let Some(global) = limits.global {
-                let executing = count(
-                    txn.query_one_raw(statement(
-                        backend,
-                        "SELECT COUNT(*) FROM jobs WHERE queue = $1 AND state = 'executing'",
-                        vec![queue.into()],
-                    ))
-                    .await?,
-                )?;
-                room = room.min(i64::from(global) - i64::try_from(executing).unwrap_or(i64::MAX));
-            }
-            if let Some((allowed, _)) = limits.rate {
-                let started = count(
-                    txn.query_one_raw(statement(
-                        backend,
-                        "SELECT COUNT(*) FROM jobs WHERE queue = $1 AND attempted_at > $2",
-                        vec![queue.into(), rate_since.into()],
-                    ))
-                    .await?,
-                )?;
-                room = room.min(i64::from(allowed) - i64::try_from(started).unwrap_or(i64::MAX));
-            }
+        // Counting and claiming must not interleave with another node's claim, or
+        // both would see room for the same last slot: one claim per queue at a time.
+        txn.execute_raw(statement(
+            backend,
+            "SELECT pg_advisory_xact_lock($1)",
+            vec![advisory_key(queue).into()],
+        ))
+        .await?;
+        if let Some(global) = limits.global {
+            let executing = count(
+                txn.query_one_raw(statement(
+                    backend,
+                    "SELECT COUNT(*) FROM jobs WHERE queue = $1 AND state = 'executing'",
+                    vec![queue.into()],
+                ))
+                .await?,
+            )?;
+            room = room.min(i64::from(global) - i64::try_from(executing).unwrap_or(i64::MAX));
+        }
+        if let Some((allowed, _)) = limits.rate {
+            let started = count(
+                txn.query_one_raw(statement(
+                    backend,
+                    "SELECT COUNT(*) FROM jobs WHERE queue = $1 AND attempted_at > $2",
+                    vec![queue.into(), rate_since.into()],
+                ))
+                .await?,
+            )?;
+            room = room.min(i64::from(allowed) - i64::try_from(started).unwrap_or(i64::MAX));
         }
         let rows = if room > 0 {
             txn.query_all_raw(statement(backend, &sql, values(room)))
@@ -464,13 +471,16 @@ pub(crate) async fn renew<C: ConnectionTrait>(
         return Ok(Vec::new());
     }
     let backend = db.get_database_backend();
+    // The ids as a table joined on the primary key: as `id IN (SELECT ...)` Postgres
+    // re-read the list for every executing row, and a renewal of a hundred jobs took
+    // seconds while holding the rows completions wait for.
     let list = match backend {
-        DatabaseBackend::Postgres => "SELECT jsonb_array_elements_text($3::jsonb)",
-        _ => "SELECT value FROM json_each($3)",
+        DatabaseBackend::Postgres => "SELECT jsonb_array_elements_text($3::jsonb) AS id",
+        _ => "SELECT value AS id FROM json_each($3)",
     };
     let sql = format!(
-        "UPDATE jobs SET lease_until = $1 WHERE attempted_by = $2 AND state = 'executing' \
-         AND id IN ({list}) RETURNING id, attempt"
+        "UPDATE jobs SET lease_until = $1 FROM ({list}) AS r WHERE jobs.id = r.id \
+         AND jobs.attempted_by = $2 AND jobs.state = 'executing' RETURNING jobs.id, jobs.attempt"
     );
     let ids = serde_json::to_string(ids).map_err(|e| DbErr::Custom(e.to_string()))?;
     let rows = db

@@ -4,14 +4,15 @@
 //!
 //! An attempt stays in the node's running set (and keeps its lease renewed) until its
 //! outcome is written, so a slow write can never let another node rescue a job that
-//! already completed here.
+//! already completed here. It keeps its queue slot until then too, so the running set
+//! stays within the queue's concurrency and each renewal stays small.
 
 use super::{Node, StopReason};
 use crate::state::{AfterFailure, Backoff, after_failure};
 use crate::store::{self, Completion};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// Outcomes waiting to be written at most; a full queue makes workers wait.
@@ -36,6 +37,9 @@ pub(crate) struct Finished {
     pub max_attempts: u32,
     pub outcome: Outcome,
     pub backoff: Backoff,
+    /// The queue slot the attempt ran in, freed when this is dropped: after the outcome
+    /// is written.
+    pub slot: OwnedSemaphorePermit,
 }
 
 enum Msg {
@@ -114,13 +118,18 @@ async fn run(node: Arc<Node>, mut rx: mpsc::Receiver<Msg>) {
 async fn write(node: &Node, batch: &mut Vec<Finished>) {
     let mut completions: Vec<Completion> = Vec::new();
     let mut others = Vec::new();
+    // Freed when this returns, once every outcome of the batch is written.
+    let mut slots = Vec::with_capacity(batch.len());
     for finished in batch.drain(..) {
         match finished.outcome {
-            Outcome::Completed(value) => completions.push(Completion {
-                id: finished.id,
-                attempt: finished.attempt,
-                result: (!value.is_null()).then(|| value.to_string()),
-            }),
+            Outcome::Completed(value) => {
+                completions.push(Completion {
+                    id: finished.id,
+                    attempt: finished.attempt,
+                    result: (!value.is_null()).then(|| value.to_string()),
+                });
+                slots.push(finished.slot);
+            }
             _ => others.push(finished),
         }
     }

@@ -211,18 +211,24 @@ impl Actor for WorkerActor {
         match exec {
             Exec::Durable(job) => {
                 let (outcome, backoff) = perform(&state.node, &job, true).await;
+                // The slot goes with the outcome, and frees once that is written: the jobs
+                // a node holds (and renews leases for) never exceed its concurrency, even
+                // when jobs finish faster than their outcomes can be recorded.
                 let finished = Finished {
                     id: job.id,
                     attempt: job.attempt,
                     max_attempts: job.max_attempts,
                     outcome,
                     backoff,
+                    slot: permit,
                 };
                 state.completer.send(finished).await;
             }
-            Exec::Call { request, received } => answer(state, request, received).await,
+            Exec::Call { request, received } => {
+                answer(state, request, received).await;
+                drop(permit);
+            }
         }
-        drop(permit);
         state.supervisor.cast(QueueMsg::Idle(myself))?;
         Ok(())
     }

@@ -555,6 +555,9 @@ async fn forward_wakes(
     }
 }
 
+/// How long a fetcher with a backlog waits for more free slots before claiming.
+const CLAIM_GATHER: Duration = Duration::from_millis(2);
+
 /// Claims due jobs of one queue whenever it has free slots and there may be work: at once
 /// after a full claim, on a wake-up, or every poll interval.
 async fn fetch(
@@ -587,6 +590,19 @@ async fn fetch(
             },
         };
         let mut held = vec![first];
+        if more {
+            // A backlog: slots free one by one as jobs finish, and a claim per slot would
+            // make the database round trip the limit. Gather slots for a moment, up to
+            // half the queue, so that one claim fetches many jobs.
+            let gathered = tokio::time::Instant::now() + CLAIM_GATHER;
+            while held.len() < queue.concurrency.div_ceil(2) {
+                let next = Arc::clone(&permits).acquire_owned();
+                match tokio::time::timeout_at(gathered, next).await {
+                    Ok(Ok(permit)) => held.push(permit),
+                    _ => break,
+                }
+            }
+        }
         while let Ok(permit) = Arc::clone(&permits).try_acquire_owned() {
             held.push(permit);
         }
