@@ -154,11 +154,15 @@ async fn main() {
         .unwrap();
     let url = format!("{}/{name}", server.rsplit_once('/').unwrap().0);
     let db = storage::connect(&url).await.unwrap();
-    storage::migrate(&db, &[wallet::Wallet.migrations().unwrap()])
-        .await
-        .unwrap();
+    storage::migrate(
+        &db,
+        &[jobs::migrations(), wallet::Wallet.migrations().unwrap()],
+    )
+    .await
+    .unwrap();
 
     let bus: bus::DynBus = Arc::new(bus::LocalBus::new());
+    let jobs = jobs::Jobs::new(db.clone(), bus.clone());
     let relay = outbox::Relay::spawn(
         wallet::OUTBOX,
         db.clone(),
@@ -168,13 +172,14 @@ async fn main() {
         Duration::from_millis(100),
     );
     let settings = WalletSettings::default();
-    let service = WalletService::start(db.clone(), &settings, relay.waker(), None)
+    let service = WalletService::start(db.clone(), &settings, relay.waker(), jobs.clone(), None)
         .await
         .unwrap();
     let ledger = Arc::new(Ledger::new(
         db.clone(),
         service.catalog().clone(),
         relay.waker(),
+        jobs,
     ));
 
     let wallets: Arc<Vec<Uuid>> = Arc::new((0..WALLETS).map(|_| Uuid::now_v7()).collect());

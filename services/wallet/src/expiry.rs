@@ -1,64 +1,98 @@
-//! Hold expiry: open holds past their deadline are expired through the group commit.
+//! Hold expiry, run by the jobs library: every hold with a deadline gets a scheduled job
+//! (`wallet.expire_hold`, on queue `wallet`) enqueued in the very transaction that opens
+//! the hold, due at the deadline. So the expiry exists if and only if the hold does, it
+//! survives restarts and crashes (the job is a row), one node runs it (a claim), and a
+//! failed attempt is retried with backoff.
 //!
-//! The deadline lives in the database, so expiry survives restarts: a node sweeps once as
-//! it starts, before it serves, and then every interval. Two nodes sweeping at once expire
-//! each hold once, because resolving a hold deletes its open-hold row.
+//! The job expires the hold through the group commit like any other request. A hold
+//! posted or voided first leaves nothing to do, and the job completes. Two expiries of
+//! one hold (a job rescued from a dead node) record one transfer: the expiry's transfer
+//! id is derived from the hold's.
+//!
+//! [`schedule_open_holds`] runs as a node starts: it gives every open hold with a deadline
+//! its job, unique by hold, so holds opened before expiry ran on jobs are covered and a
+//! second start adds nothing.
 
 use crate::domain::LedgerError;
 use crate::service::WalletService;
 use crate::store::hold;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::Notify;
+use jobs::{Job, JobError, JobOptions, Jobs, NewJob, Unique, Worker};
+use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder, QuerySelect};
+use serde_json::Value;
+use uuid::Uuid;
 
-/// Holds expired per pass at most; a full pass starts the next at once.
-const PASS: u64 = 256;
+/// The queue the wallet's jobs run on.
+pub const QUEUE: &str = "wallet";
 
-/// Expires every hold due now. Returns how many this node expired.
-pub async fn sweep(db: &DatabaseConnection, service: &WalletService) -> Result<usize, LedgerError> {
-    let mut expired = 0;
-    loop {
-        let due = hold::Entity::find()
-            .filter(hold::Column::ExpiresAt.lte(chrono::Utc::now()))
-            .order_by_asc(hold::Column::ExpiresAt)
-            .limit(PASS)
-            .all(db)
-            .await?;
-        let results =
-            futures::future::join_all(due.iter().map(|held| service.expire(held.id))).await;
-        for result in &results {
-            match result {
-                Ok(_) => expired += 1,
-                // Posted, voided or expired by someone else meanwhile: nothing to do.
-                Err(LedgerError::HoldResolved(_) | LedgerError::HoldNotFound(_)) => {}
-                Err(error) => return Err(error.clone()),
+/// Expires one hold at its deadline.
+#[derive(Clone)]
+pub struct ExpireHold {
+    pub service: WalletService,
+}
+
+impl Worker for ExpireHold {
+    const NAME: &'static str = "wallet.expire_hold";
+    /// The hold's id (its pending transfer's).
+    type Args = Uuid;
+
+    fn options() -> JobOptions {
+        // One job per hold however often it is scheduled; many attempts, because a hold
+        // must not stay reserved past its deadline while the database is away.
+        JobOptions::default()
+            .queue(QUEUE)
+            .max_attempts(50)
+            .unique(Unique::by_args())
+    }
+
+    async fn perform(&self, job: Job<Uuid>) -> Result<Value, JobError> {
+        match self.service.expire(job.args).await {
+            Ok(receipt) => Ok(serde_json::json!({"replayed": receipt.replayed})),
+            // Posted, voided or expired already: nothing to do.
+            Err(LedgerError::HoldResolved(_) | LedgerError::HoldNotFound(_)) => {
+                Ok(serde_json::json!({"resolved_before": true}))
             }
-        }
-        if (due.len() as u64) < PASS {
-            return Ok(expired);
+            Err(error) => Err(JobError::retry(error)),
         }
     }
 }
 
-/// Sweeps every `interval` until `stop` is notified.
-pub fn spawn(
-    db: DatabaseConnection,
-    service: WalletService,
-    interval: Duration,
-    stop: Arc<Notify>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = stop.notified() => return,
-                () = tokio::time::sleep(interval) => {}
-            }
-            match sweep(&db, &service).await {
-                Ok(0) => {}
-                Ok(expired) => tracing::info!(expired, "holds expired"),
-                Err(error) => tracing::warn!(%error, "hold expiry pass failed"),
-            }
+/// The expiry job of a hold due at `expires_at`.
+pub fn job(
+    hold: Uuid,
+    expires_at: chrono::DateTime<chrono::Utc>,
+) -> Result<NewJob, jobs::JobsError> {
+    Ok(NewJob::of::<ExpireHold>(&hold)?.at(expires_at))
+}
+
+/// Holds read per pass.
+const PASS: u64 = 1000;
+
+/// Gives every open hold with a deadline its expiry job (a no-op for those that have
+/// one). Returns how many jobs were new.
+pub async fn schedule_open_holds(db: &DatabaseConnection, jobs: &Jobs) -> anyhow::Result<usize> {
+    let mut scheduled = 0;
+    let mut after: Option<Uuid> = None;
+    loop {
+        let mut query = hold::Entity::find()
+            .order_by_asc(hold::Column::Id)
+            .limit(PASS);
+        if let Some(after) = after {
+            use sea_orm::{ColumnTrait, QueryFilter};
+            query = query.filter(hold::Column::Id.gt(after));
         }
-    })
+        let holds = query.all(db).await?;
+        let Some(last) = holds.last() else {
+            return Ok(scheduled);
+        };
+        after = Some(last.id);
+        let batch = holds
+            .iter()
+            .map(|held| job(held.id, held.expires_at))
+            .collect::<Result<Vec<_>, _>>()?;
+        let enqueued = jobs.enqueue_all(batch).await?;
+        scheduled += enqueued.iter().filter(|job| !job.duplicate).count();
+        if (holds.len() as u64) < PASS {
+            return Ok(scheduled);
+        }
+    }
 }

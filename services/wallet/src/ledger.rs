@@ -25,6 +25,7 @@ use contracts::wallet::{
     Receipt, TransferExpired, TransferHeld, TransferKind, TransferPosted, TransferRecord,
     TransferVoided,
 };
+use jobs::Jobs;
 use outbox::Envelope;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
@@ -70,14 +71,22 @@ pub struct Ledger {
     catalog: Arc<Catalog>,
     /// Woken after each commit, so the outbox relay publishes at once.
     committed: Arc<Notify>,
+    /// Where each new hold's expiry job is enqueued, in the hold's own transaction.
+    jobs: Jobs,
 }
 
 impl Ledger {
-    pub fn new(db: DatabaseConnection, catalog: Arc<Catalog>, committed: Arc<Notify>) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        catalog: Arc<Catalog>,
+        committed: Arc<Notify>,
+        jobs: Jobs,
+    ) -> Self {
         Self {
             db,
             catalog,
             committed,
+            jobs,
         }
     }
 
@@ -509,6 +518,17 @@ impl Ledger {
                 ]);
             }
             txn.execute(&insert).await?;
+            // Each hold's expiry, as a job due at its deadline: it exists exactly when the
+            // hold does.
+            let expiries = new_holds
+                .iter()
+                .map(|held| crate::expiry::job(held.id, held.expires_at))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|error| DbErr::Custom(error.to_string()))?;
+            self.jobs
+                .enqueue_all_in(txn, expiries)
+                .await
+                .map_err(|error| DbErr::Custom(format!("scheduling hold expiry: {error}")))?;
         }
 
         // 6. Every account's totals in one statement; the flags are checked on the new values.

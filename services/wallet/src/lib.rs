@@ -13,6 +13,9 @@
 //! that same transaction and relayed to the bus afterwards. Correctness rests on the
 //! database transaction alone; the actors and the batching make it fast.
 //!
+//! Holds expire through the jobs library ([`expiry`]): one scheduled job per hold,
+//! enqueued in the transaction that opens it. The jobs module must be mounted.
+//!
 //! Other services use it over the bus (`wallet.v1.cmd.*`, typed in `contracts`), users and
 //! operators over REST ([`http`]). `platform ledger verify` runs [`verify`].
 
@@ -30,6 +33,7 @@ pub mod store;
 pub mod verify;
 pub mod wallet_actor;
 
+use anyhow::Context as _;
 use contracts::wallet::TRANSFER_EVENTS;
 use runtime::{Context, Module, Routes};
 use std::sync::Arc;
@@ -72,28 +76,32 @@ impl Module for Wallet {
             bus::StreamConfig::new(STREAM, [TRANSFER_EVENTS]),
             Duration::from_millis(settings.relay_interval_ms),
         );
+        let jobs = jobs::Jobs::new(context.db.clone(), context.bus.clone());
         let service = WalletService::start(
             context.db.clone(),
             &settings,
             relay.waker(),
+            jobs.clone(),
             Some(context.supervisor.clone()),
         )
         .await?;
-        // Holds that fell due while no node ran expire before this node serves.
-        let expired = expiry::sweep(&context.db, &service).await?;
-        if expired > 0 {
-            tracing::info!(expired, "holds expired at start");
-        }
-        let stop_expiry = Arc::new(tokio::sync::Notify::new());
-        let sweeper = expiry::spawn(
-            context.db.clone(),
-            service.clone(),
-            Duration::from_millis(settings.expiry_interval_ms),
-            stop_expiry.clone(),
-        );
+        // Hold expiry runs on the jobs library (the jobs module owns its tables).
+        let runner = jobs::Runner::builder(jobs.clone())
+            .queue(jobs::Queue::new(expiry::QUEUE).concurrency(settings.expiry_concurrency))
+            .worker(expiry::ExpireHold {
+                service: service.clone(),
+            })
+            .start()
+            .await
+            .context("starting the wallet's job runner (is the jobs module mounted?)")?;
+        let (runner_task, runner_stop) = runner.into_task();
         context
-            .supervise("wallet-expiry", sweeper, Some(stop_expiry))
+            .supervise("wallet-jobs", runner_task, Some(runner_stop))
             .await?;
+        let scheduled = expiry::schedule_open_holds(&context.db, &jobs).await?;
+        if scheduled > 0 {
+            tracing::info!(scheduled, "expiry jobs given to open holds");
+        }
         let (relay_task, relay_stop) = relay.into_task();
         context
             .supervise("wallet-outbox", relay_task, Some(relay_stop))

@@ -50,6 +50,7 @@ impl WalletService {
         db: DatabaseConnection,
         settings: &WalletSettings,
         committed: Arc<tokio::sync::Notify>,
+        jobs: jobs::Jobs,
         supervisor: Option<actors::ractor::ActorCell>,
     ) -> anyhow::Result<Self> {
         let catalog = Arc::new(Catalog::new(db.clone(), settings.system_flags()));
@@ -57,7 +58,7 @@ impl WalletService {
             define_asset(&db, &asset).await?;
             catalog.remember_asset(asset);
         }
-        let ledger = Arc::new(Ledger::new(db.clone(), catalog.clone(), committed));
+        let ledger = Arc::new(Ledger::new(db.clone(), catalog.clone(), committed, jobs));
         let committer = Committer::spawn(ledger, settings.committers, settings.max_batch);
         let wallets = Registry::spawn(
             "wallets",

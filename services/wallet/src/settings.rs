@@ -45,8 +45,8 @@ pub struct WalletSettings {
     pub committers: usize,
     /// Requests per group commit, at most.
     pub max_batch: usize,
-    /// How often open holds are checked for expiry.
-    pub expiry_interval_ms: u64,
+    /// Holds one node expires at once (the `wallet` job queue's concurrency).
+    pub expiry_concurrency: usize,
     /// How often the outbox is polled when no commit wakes it.
     pub relay_interval_ms: u64,
     /// A wallet actor unused this long is stopped.
@@ -60,7 +60,7 @@ impl Default for WalletSettings {
             system_accounts: Vec::new(),
             committers: 1,
             max_batch: 256,
-            expiry_interval_ms: 1000,
+            expiry_concurrency: 16,
             relay_interval_ms: 1000,
             idle_timeout_seconds: 300,
         }
@@ -70,6 +70,10 @@ impl Default for WalletSettings {
 impl WalletSettings {
     /// Refuses settings the ledger cannot run with.
     pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.expiry_concurrency > 0,
+            "wallet.expiry_concurrency must be positive"
+        );
         for asset in &self.assets {
             anyhow::ensure!(
                 valid_asset_code(&asset.code),

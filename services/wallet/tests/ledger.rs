@@ -37,12 +37,15 @@ fn hold(debit: &str, credit: &str, amount: &str, timeout_seconds: u32) -> Value 
 impl Wallet {
     async fn new() -> Self {
         // One voucher SKU as an asset, as the rewards service will configure them.
-        let app = TestApp::spawn_with(vec![Arc::new(wallet::Wallet)], |figment| {
-            figment.merge((
-                "wallet.assets",
-                json!([{"code": "VOUCHER_TEST", "scale": 0}]),
-            ))
-        })
+        let app = TestApp::spawn_with(
+            vec![Arc::new(jobs::JobsModule), Arc::new(wallet::Wallet)],
+            |figment| {
+                figment.merge((
+                    "wallet.assets",
+                    json!([{"code": "VOUCHER_TEST", "scale": 0}]),
+                ))
+            },
+        )
         .await
         .unwrap();
         Self::on(app)
@@ -468,8 +471,59 @@ async fn holds_expire_at_their_deadline_with_an_event() {
     w.verify().await;
 }
 
+/// A hold's expiry is a job due at its deadline, enqueued in the hold's own transaction:
+/// a batch refused as a whole leaves no job behind; a hold posted before its deadline
+/// leaves its job nothing to do, and the post stands.
 #[tokio::test]
-async fn holds_due_while_no_node_ran_expire_when_the_next_starts() {
+async fn a_hold_expiry_is_a_job_that_exists_only_with_its_hold() {
+    let w = Wallet::new().await;
+    let asha = user();
+    let me = format!("user:{asha}");
+    w.issue(asha, "COIN", "10").await;
+    let refused = hold(&me, "system:revenue", "5", 1);
+    let (status, _) = w
+        .batch(vec![
+            refused.clone(),
+            transfer(&me, "system:revenue", "COIN", "20"),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let kept = hold(&me, "system:revenue", "4", 1);
+    w.ok(vec![kept.clone()]).await;
+    w.ok(vec![
+        json!({"kind": "post", "id": id(), "pending_id": kept["id"], "amount": "4"}),
+    ])
+    .await;
+
+    let jobs = jobs::Jobs::new(w.app.node().db().clone(), w.app.node().bus().clone());
+    let expiry_jobs = || async {
+        jobs.list(&jobs::ListFilter {
+            queue: Some("wallet".into()),
+            ..jobs::ListFilter::default()
+        })
+        .await
+        .unwrap()
+    };
+    let listed = expiry_jobs().await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].args, kept["id"]);
+    assert_eq!(listed[0].worker, "wallet.expire_hold");
+
+    // Past the deadline the job runs, finds the hold posted, and changes nothing.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while expiry_jobs().await[0].state != jobs::JobState::Completed {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the expiry job never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(w.balance(asha, "COIN").await, triple("6", "0", "6"));
+    w.verify().await;
+}
+
+#[tokio::test]
+async fn holds_due_while_no_node_ran_expire_once_the_next_starts() {
     let w = Wallet::new().await;
     let asha = user();
     let me = format!("user:{asha}");
@@ -487,8 +541,15 @@ async fn holds_due_while_no_node_ran_expire_when_the_next_starts() {
     tokio::time::sleep(wait + Duration::from_millis(50)).await;
     let w = Wallet::on(stopped.start().await.unwrap());
 
-    // The node expires overdue holds before it serves.
-    assert_eq!(w.balance(asha, "COIN").await, triple("10", "0", "10"));
+    // The hold's expiry job, due while no node ran, runs once the next one starts.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while w.balance(asha, "COIN").await != triple("10", "0", "10") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the overdue hold did not expire after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(w.rows().await.1, 0);
     w.verify().await;
 }
@@ -667,9 +728,10 @@ async fn other_services_use_the_ledger_over_the_bus() {
     // The in-process bus: on a shared NATS every test's node answers in the same queue
     // group, each with its own database. (The bus behaves the same on both: see the bus
     // conformance suite.)
-    let app = TestApp::spawn_with(vec![Arc::new(wallet::Wallet)], |figment| {
-        figment.merge(("bus.nats_url", Option::<String>::None))
-    })
+    let app = TestApp::spawn_with(
+        vec![Arc::new(jobs::JobsModule), Arc::new(wallet::Wallet)],
+        |figment| figment.merge(("bus.nats_url", Option::<String>::None)),
+    )
     .await
     .unwrap();
     let w = Wallet::on(app);

@@ -28,7 +28,7 @@ async fn post(app: &TestApp, token: &str, legs: Value) -> StatusCode {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_racing_on_the_same_wallets_keep_the_ledger_exact() {
     let a = Arc::new(
-        TestApp::spawn(vec![Arc::new(wallet::Wallet)])
+        TestApp::spawn(vec![Arc::new(jobs::JobsModule), Arc::new(wallet::Wallet)])
             .await
             .unwrap(),
     );
