@@ -6,6 +6,7 @@
 
 use kernel::{Role, UserId};
 use reqwest::StatusCode;
+use runtime::settings::Figment;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +25,14 @@ struct Live {
 
 impl Live {
     async fn new() -> Self {
-        let app = TestApp::spawn(vec![Arc::new(live::Live)]).await.unwrap();
+        Self::with(|settings| settings).await
+    }
+
+    /// A node with its settings adjusted by `configure`, and an editor's token.
+    async fn with(configure: impl FnOnce(Figment) -> Figment) -> Self {
+        let app = TestApp::spawn_with(vec![Arc::new(live::Live)], configure)
+            .await
+            .unwrap();
         let editor = app.token(UserId::new(), &[Role::Editor]);
         Self { app, editor }
     }
@@ -938,17 +946,12 @@ async fn a_replayed_file_is_scored_ball_by_ball_at_its_pace() {
 #[tokio::test]
 async fn a_viewer_that_stops_reading_is_cut_off_and_holds_nobody_up() {
     // The kernel's send timeout (the next test) must not close the stalled socket first.
-    let app = TestApp::spawn_with(vec![Arc::new(live::Live)], |settings| {
+    let live = Live::with(|settings| {
         settings
             .merge(("live.viewer_queue", 4))
             .merge(("http.send_timeout_seconds", 600))
     })
-    .await
-    .unwrap();
-    let live = Live {
-        editor: app.token(UserId::new(), &[Role::Editor]),
-        app,
-    };
+    .await;
     // Long team names make each update about 8 KB (every summary names the team), so the
     // buffers between the server and a stalled client fill after hundreds of balls rather
     // than tens of thousands.
@@ -1040,15 +1043,7 @@ async fn a_viewer_that_stops_reading_is_cut_off_and_holds_nobody_up() {
 /// every ball meanwhile.
 #[tokio::test]
 async fn a_viewer_that_never_reads_again_is_disconnected() {
-    let app = TestApp::spawn_with(vec![Arc::new(live::Live)], |settings| {
-        settings.merge(("http.send_timeout_seconds", 1))
-    })
-    .await
-    .unwrap();
-    let live = Live {
-        editor: app.token(UserId::new(), &[Role::Editor]),
-        app,
-    };
+    let live = Live::with(|settings| settings.merge(("http.send_timeout_seconds", 1))).await;
     let id = live.started_match().await;
     let mut reader = live.stream(&id, None).await;
     assert_eq!(reader.next().await.id, Some(2));
@@ -1321,15 +1316,9 @@ async fn a_websocket_viewer_receives_balls_cannot_publish_and_resumes() {
 
     let ws_url = std::env::var("TEST_NATS_WS").expect("set TEST_NATS_WS=ws://127.0.0.1:8223");
     let _nats = WsNats::ensure().await;
-    let app = TestApp::spawn_with(vec![Arc::new(live::Live)], |settings| {
-        settings.merge(("bus.nats_url", format!("nats://{WS_NATS_CLIENT}")))
-    })
-    .await
-    .unwrap();
-    let live = Live {
-        editor: app.token(UserId::new(), &[Role::Editor]),
-        app,
-    };
+    let live =
+        Live::with(|settings| settings.merge(("bus.nats_url", format!("nats://{WS_NATS_CLIENT}"))))
+            .await;
     let id = live.started_match().await;
     // A viewer on the platform's side of the same server, to see what reaches viewers.
     let mut sse = live.stream(&id, None).await;
