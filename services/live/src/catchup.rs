@@ -35,8 +35,8 @@ pub type Answer = Replay<MatchEvent, MatchView>;
 /// able to queue unbounded work on the database.
 const CONCURRENCY: usize = 16;
 
-/// Starts answering replay requests; the task ends when the bus subscription does, and
-/// is aborted with the service.
+/// Starts answering replay requests. The task ends only when the bus subscription does;
+/// the node supervises it.
 pub async fn start(service: LiveService, bus: DynBus) -> Result<JoinHandle<()>, bus::BusError> {
     let requests = bus.queue_subscribe(ALL_REPLAYS, GROUP).await?;
     Ok(tokio::spawn(requests.for_each_concurrent(

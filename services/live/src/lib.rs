@@ -13,7 +13,9 @@
 //! running node through the scorer API, paced like a live match.
 //!
 //! Supervision: node supervisor -> `live-rooms` registry -> one room per match (restarted
-//! from the log with backoff when it crashes, stopped after `live.room_idle_secs` idle).
+//! from the log with backoff when it crashes, stopped after `live.room_idle_secs` idle);
+//! the replay responder ([`catchup`]) is a supervised loop of the node, which fails up to
+//! the root if it ever ends.
 //!
 //! This crate must not know about other services: it talks to the rest of the platform
 //! over the bus only.
@@ -65,6 +67,8 @@ impl Module for Live {
             Some(context.supervisor.clone()),
         )
         .await?;
+        let answering = catchup::start(service.clone(), context.bus.clone()).await?;
+        context.supervise("live-catchup", answering, None).await?;
         let service = actix_web::web::Data::new(service);
         Ok(Arc::new(move |config| {
             http::configure(config, service.clone())

@@ -1,7 +1,6 @@
 //! The live service as its HTTP layer and SSE streams use it: create and import matches,
 //! hand events to match rooms, read views, and find what a reconnecting viewer missed.
 
-use crate::catchup;
 use crate::error::LiveError;
 use crate::feed::{self, Created, MatchListing, MatchView, Update, status_name};
 use crate::hub::{Hub, Viewer};
@@ -14,9 +13,8 @@ use bus::{DynBus, StreamConfig};
 use contracts::live::{ALL_MATCHES, STREAM};
 use cricket::{Match, MatchEvent, MatchInfo};
 use sea_orm::DatabaseConnection;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::task::AbortHandle;
 use uuid::Uuid;
 
 /// Cheap to clone; every clone shares the rooms and the hub.
@@ -27,8 +25,6 @@ pub struct LiveService {
     rooms: Registry<Rooms>,
     hub: Arc<Hub>,
     settings: LiveSettings,
-    /// The task answering viewers' replay requests ([`catchup`]).
-    catchup: Arc<OnceLock<AbortHandle>>,
 }
 
 /// What a reconnecting viewer gets.
@@ -40,8 +36,8 @@ pub enum Resume {
 }
 
 impl LiveService {
-    /// Starts the room registry under `supervisor`, makes sure the bus's `LIVE` stream
-    /// exists, and starts answering replay requests.
+    /// Starts the room registry under `supervisor` and makes sure the bus's `LIVE` stream
+    /// exists.
     pub async fn start(
         db: DatabaseConnection,
         bus: DynBus,
@@ -64,17 +60,13 @@ impl LiveService {
         let max_age = Duration::from_secs(settings.stream_max_age_hours.saturating_mul(3600));
         bus.ensure_stream(StreamConfig::new(STREAM, [ALL_MATCHES]).with_max_age(max_age))
             .await?;
-        let service = Self {
+        Ok(Self {
             db,
-            bus: bus.clone(),
-            rooms,
             hub: Arc::new(Hub::new(bus.clone(), settings.viewer_queue)),
+            bus,
+            rooms,
             settings,
-            catchup: Arc::new(OnceLock::new()),
-        };
-        let answering = catchup::start(service.clone(), bus).await?;
-        let _ = service.catchup.set(answering.abort_handle());
-        Ok(service)
+        })
     }
 
     /// The settings it runs with.
@@ -260,11 +252,8 @@ impl LiveService {
         self.hub.watched().await
     }
 
-    /// Stops answering replay requests, then the rooms.
+    /// Stops the rooms.
     pub async fn stop(&self) {
-        if let Some(answering) = self.catchup.get() {
-            answering.abort();
-        }
         self.rooms.stop().await;
     }
 }
