@@ -14,6 +14,12 @@
 //!   a screen and typed on a phone;
 //! - `alphanumeric`: `0-9A-Z`;
 //! - `digits`: `0-9`.
+//!
+//! Stored codes are sealed ([`Sealer`]): encrypted per row, found by a keyed fingerprint.
+
+mod seal;
+
+pub use seal::{SealError, Sealer};
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
