@@ -12,10 +12,10 @@
 //! Every node answers as a member of one queue group, so each request is answered once.
 
 use crate::error::LiveError;
-use crate::feed::{MatchView, Update};
+use crate::feed::MatchView;
 use crate::service::{LiveService, Resume};
 use bus::{DynBus, Message};
-use contracts::live::{ALL_REPLAYS, Replay, ReplayRequest};
+use contracts::live::{ALL_REPLAYS, Replay, ReplayRequest, replay_match};
 use cricket::MatchEvent;
 use futures::StreamExt;
 use tokio::task::JoinHandle;
@@ -24,8 +24,8 @@ use uuid::Uuid;
 /// The queue group the nodes answer in.
 const GROUP: &str = "live-replay";
 
-/// NATS refuses messages over 1 MiB by default; an answer that would be larger than this
-/// is a snapshot instead, which is smaller and does as well.
+/// NATS refuses messages over 1 MiB by default; missed events that encode larger than this
+/// are answered with a snapshot instead, which is smaller and does as well.
 const MAX_ANSWER_BYTES: usize = 512 * 1024;
 
 /// What a replay request is answered with, as this service types it.
@@ -45,7 +45,7 @@ pub async fn start(service: LiveService, bus: DynBus) -> Result<JoinHandle<()>, 
             let (service, bus) = (service.clone(), bus.clone());
             async move {
                 let answer = answer(&service, &request).await;
-                let sent = match request.response_json(&answer) {
+                let sent = match request.response(answer) {
                     Ok(response) => bus.reply(&request, response).await,
                     Err(error) => Err(error),
                 };
@@ -57,17 +57,14 @@ pub async fn start(service: LiveService, bus: DynBus) -> Result<JoinHandle<()>, 
     )))
 }
 
-async fn answer(service: &LiveService, request: &Message) -> Answer {
-    let error = |code: &str| Replay::Error {
-        code: code.to_owned(),
+/// The answer to one request, as the JSON it is sent as.
+async fn answer(service: &LiveService, request: &Message) -> Vec<u8> {
+    let error = |code: &str| {
+        encode(&Answer::Error {
+            code: code.to_owned(),
+        })
     };
-    // live.v1.match.<id>.replay
-    let Some(id) = request
-        .subject
-        .split('.')
-        .nth(3)
-        .and_then(|id| id.parse::<Uuid>().ok())
-    else {
+    let Some(id) = replay_match(&request.subject) else {
         return error("invalid_request");
     };
     let Ok(ReplayRequest { after }) = request.decode::<ReplayRequest>() else {
@@ -83,20 +80,24 @@ async fn answer(service: &LiveService, request: &Message) -> Answer {
     }
 }
 
-async fn resume(service: &LiveService, id: Uuid, after: i64) -> Result<Answer, LiveError> {
+/// The events after `after`, or the match as it stands when they are too many or would
+/// not fit in one message.
+async fn resume(service: &LiveService, id: Uuid, after: i64) -> Result<Vec<u8>, LiveError> {
     if let Resume::Missed(events) = service.missed(id, after).await? {
-        let size: usize = events.iter().map(approximate_size).sum();
-        if size <= MAX_ANSWER_BYTES {
-            return Ok(Replay::Missed { events });
+        let missed = encode(&Answer::Missed { events });
+        if missed.len() <= MAX_ANSWER_BYTES {
+            return Ok(missed);
         }
     }
-    Ok(Replay::Snapshot {
+    Ok(encode(&Answer::Snapshot {
         snapshot: service.view(id).await?,
-    })
+    }))
 }
 
-/// An update's size as JSON, give or take its summary's length: each innings at a glance
-/// is under a hundred bytes, a ball under two hundred.
-fn approximate_size(update: &Update) -> usize {
-    256 + 96 * update.summary.innings.len()
+fn encode(answer: &Answer) -> Vec<u8> {
+    serde_json::to_vec(answer).unwrap_or_else(|error| {
+        // Strings, numbers and lists all the way down: this cannot happen.
+        tracing::error!(%error, "replay answer not encodable");
+        br#"{"type":"error","code":"unavailable"}"#.to_vec()
+    })
 }

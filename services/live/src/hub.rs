@@ -22,9 +22,9 @@ use tokio::sync::{Mutex, broadcast};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-/// An update as the hub hands it to viewers: the update and its SSE frame.
+/// An update as the hub hands it to viewers: its seq and its SSE frame.
 pub struct Published {
-    pub update: Update,
+    pub seq: i64,
     pub frame: Bytes,
 }
 
@@ -106,8 +106,10 @@ async fn forward(
         match message.decode::<Update>() {
             // No receivers only means the last viewer is leaving; the topic's drop ends us.
             Ok(update) => {
-                let frame = crate::http::stream::event_frame(&update);
-                let _ = sender.send(Arc::new(Published { update, frame }));
+                let _ = sender.send(Arc::new(Published {
+                    seq: update.seq,
+                    frame: crate::sse::event_frame(&update),
+                }));
             }
             Err(error) => tracing::warn!(%error, %match_id, "undecodable live update"),
         }

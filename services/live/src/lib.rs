@@ -9,8 +9,9 @@
 //! answers. The read path: each node subscribes once per match that has local viewers
 //! ([`hub`]) and fans out to its SSE connections ([`http::stream`]); a reconnecting viewer
 //! is replayed what it missed from the log, over SSE or by asking on the bus ([`catchup`]).
-//! Every event is also kept in the bus's `LIVE` stream for durable consumers. [`replay`] feeds a Cricsheet file into a
-//! running node through the scorer API, paced like a live match.
+//! Every event is also kept in the bus's `LIVE` stream for durable consumers. [`replay`]
+//! feeds a Cricsheet file into a running node through the scorer API, paced like a live
+//! match.
 //!
 //! Supervision: node supervisor -> `live-rooms` registry -> one room per match (restarted
 //! from the log with backoff when it crashes, stopped after `live.room_idle_secs` idle);
@@ -30,6 +31,7 @@ pub mod replay;
 pub mod room;
 pub mod service;
 pub mod settings;
+mod sse;
 pub mod store;
 
 use runtime::{Context, Module, Routes};

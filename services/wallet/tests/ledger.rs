@@ -510,14 +510,10 @@ async fn a_hold_expiry_is_a_job_that_exists_only_with_its_hold() {
     assert_eq!(listed[0].worker, "wallet.expire_hold");
 
     // Past the deadline the job runs, finds the hold posted, and changes nothing.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while expiry_jobs().await[0].state != jobs::JobState::Completed {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the expiry job never ran"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    testkit::eventually("the expiry job ran", Duration::from_secs(15), || async {
+        expiry_jobs().await[0].state == jobs::JobState::Completed
+    })
+    .await;
     assert_eq!(w.balance(asha, "COIN").await, triple("6", "0", "6"));
     w.verify().await;
 }
@@ -542,14 +538,12 @@ async fn holds_due_while_no_node_ran_expire_once_the_next_starts() {
     let w = Wallet::on(stopped.start().await.unwrap());
 
     // The hold's expiry job, due while no node ran, runs once the next one starts.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while w.balance(asha, "COIN").await != triple("10", "0", "10") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the overdue hold did not expire after the restart"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    testkit::eventually(
+        "the overdue hold expired after the restart",
+        Duration::from_secs(15),
+        || async { w.balance(asha, "COIN").await == triple("10", "0", "10") },
+    )
+    .await;
     assert_eq!(w.rows().await.1, 0);
     w.verify().await;
 }

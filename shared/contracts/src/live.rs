@@ -37,6 +37,15 @@ pub fn replay_subject(match_id: Uuid) -> String {
     format!("live.v1.match.{match_id}.replay")
 }
 
+/// The match a replay request is about, read off its subject ([`replay_subject`]).
+pub fn replay_match(subject: &str) -> Option<Uuid> {
+    subject
+        .strip_prefix("live.v1.match.")?
+        .strip_suffix(".replay")?
+        .parse()
+        .ok()
+}
+
 /// Every match's replay requests: what the live service answers, as a queue group.
 pub const ALL_REPLAYS: &str = "live.v1.match.*.replay";
 
@@ -136,5 +145,7 @@ mod tests {
         assert!(pattern(ALL_MATCHES).matches(&subject(id)));
         assert!(!pattern(ALL_MATCHES).matches(&replay_subject(id)));
         assert!(pattern(ALL_REPLAYS).matches(&replay_subject(id)));
+        assert_eq!(replay_match(&replay_subject(id)), Some(id));
+        assert_eq!(replay_match(&subject(id)), None);
     }
 }

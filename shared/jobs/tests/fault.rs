@@ -65,22 +65,6 @@ async fn scalar(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
     row.try_get_by_index(0).unwrap()
 }
 
-/// Polls `condition` every 50 ms until it holds, for at most `limit`.
-async fn until<F, Fut>(what: &str, limit: Duration, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 #[ignore = "needs Postgres and NATS: set TEST_DATABASE_URL and TEST_NATS_URL"]
 async fn a_node_killed_mid_run_loses_no_job_and_reruns_only_after_its_lease() {
@@ -115,7 +99,7 @@ async fn a_node_killed_mid_run_loses_no_job_and_reruns_only_after_its_lease() {
     }
 
     // Kill node A once it has run a good share of the jobs, with others in its hands.
-    until(
+    testkit::eventually(
         "node-a ran 1,000 jobs",
         Duration::from_secs(120),
         || async {
@@ -133,7 +117,7 @@ async fn a_node_killed_mid_run_loses_no_job_and_reruns_only_after_its_lease() {
         "the kill came too late"
     );
 
-    until("every job completed", Duration::from_secs(180), || async {
+    testkit::eventually("every job completed", Duration::from_secs(180), || async {
         scalar(&db, "SELECT COUNT(*) FROM jobs WHERE state = 'completed'").await
             == i64::try_from(JOBS).unwrap()
     })

@@ -84,20 +84,13 @@ fn fast() -> RunnerConfig {
     }
 }
 
-/// Polls `condition` every 10 ms for up to 15 s.
-async fn eventually<F, Fut>(what: &str, mut condition: F)
+/// [`testkit::eventually`] with the 15 s these tests allow.
+async fn eventually<F, Fut>(what: &str, condition: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    testkit::eventually(what, Duration::from_secs(15), condition).await;
 }
 
 async fn state(jobs: &Jobs, id: &str) -> JobState {

@@ -202,14 +202,15 @@ impl Node {
 fn send_timeout(
     seconds: u64,
 ) -> impl Fn(&dyn std::any::Any, &mut actix_web::dev::Extensions) + Send + Sync + Clone + 'static {
+    let timeout = (seconds > 0).then(|| std::time::Duration::from_secs(seconds));
     move |connection, _| {
-        let Some(socket) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+        let (Some(timeout), Some(socket)) = (
+            timeout,
+            connection.downcast_ref::<actix_web::rt::net::TcpStream>(),
+        ) else {
             return;
         };
-        if seconds == 0 {
-            return;
-        }
-        let timeout = Some(std::time::Duration::from_secs(seconds));
+        let timeout = Some(timeout);
         if let Err(error) = socket2::SockRef::from(socket).set_tcp_user_timeout(timeout) {
             tracing::debug!(%error, "TCP_USER_TIMEOUT not set");
         }

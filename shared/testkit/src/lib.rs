@@ -160,3 +160,21 @@ pub fn nats_url() -> Option<String> {
         .ok()
         .filter(|url| !url.is_empty())
 }
+
+/// Waits until `condition` holds, checking every 10 ms, and fails the test naming `what`
+/// if it does not within `within`. For effects that land on their own time (a job due at a
+/// deadline, a kernel timeout), never as a stand-in for a signal the code could give.
+pub async fn eventually<F, Fut>(what: &str, within: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -6,7 +6,7 @@
 //! `Idempotency-Key` too ([`IdempotencyKey`]): a resend returns the match created first.
 
 use crate::feed::{Created, MatchListing, MatchView, Update};
-use crate::room::{Guard, Recorded};
+use crate::room::Guard;
 use crate::service::LiveService;
 use actix_web::dev::Payload;
 use actix_web::web::{self as actix, Bytes, Data, Json, Path, PayloadConfig};
@@ -52,7 +52,7 @@ pub async fn create(
     info: Json<MatchInfo>,
 ) -> Result<HttpResponse, ApiError> {
     let (created, replayed) = service.create(info.into_inner(), key.0).await?;
-    Ok(answer(&created, replayed))
+    Ok(created_response(&created, replayed))
 }
 
 /// Import a finished match from a Cricsheet JSON file (the body is the file as is). It is
@@ -84,16 +84,7 @@ pub async fn import(
     file: Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (created, replayed) = service.import(&file, key.0).await?;
-    Ok(answer(&created, replayed))
-}
-
-/// 201 with the match, whether created now or by the first of several sends.
-fn answer(created: &Created, replayed: bool) -> HttpResponse {
-    let mut response = HttpResponse::Created();
-    if replayed {
-        response.insert_header((REPLAYED, "true"));
-    }
-    response.json(created)
+    Ok(created_response(&created, replayed))
 }
 
 /// The import route, with a body limit of its own: a Cricsheet file of a Test match is
@@ -170,7 +161,7 @@ pub async fn submit(
     event: Json<MatchEvent>,
 ) -> Result<HttpResponse, ApiError> {
     let recorded = service.submit(*id, event.into_inner(), guard).await?;
-    Ok(created(&recorded))
+    Ok(created_response(&recorded.update, recorded.replayed))
 }
 
 /// Withdraw the most recent event still in effect (usually the last ball). The undo is
@@ -203,17 +194,18 @@ pub async fn undo(
     guard: Guard,
 ) -> Result<HttpResponse, ApiError> {
     let recorded = service.submit(*id, MatchEvent::Undo, guard).await?;
-    Ok(created(&recorded))
+    Ok(created_response(&recorded.update, recorded.replayed))
 }
 
-/// 201 with the update, whether recorded now or by the first of several sends: a client
-/// retrying after a lost answer gets exactly the answer it lost.
-fn created(recorded: &Recorded) -> HttpResponse {
+/// 201 with `body`, whether recorded now or by the first of several sends (then marked
+/// `Idempotent-Replayed`): a client retrying after a lost answer gets exactly the answer
+/// it lost.
+fn created_response(body: &impl serde::Serialize, replayed: bool) -> HttpResponse {
     let mut response = HttpResponse::Created();
-    if recorded.replayed {
+    if replayed {
         response.insert_header((REPLAYED, "true"));
     }
-    response.json(&recorded.update)
+    response.json(body)
 }
 
 /// The `Idempotency-Key` of a request that creates something, if it has one.

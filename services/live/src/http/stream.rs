@@ -18,9 +18,9 @@
 //! timeout on the connection (`TCP_USER_TIMEOUT`), which is the HTTP server's to set.
 
 use crate::error::LiveError;
-use crate::feed::{MatchView, Update};
 use crate::hub::{Published, Viewer};
 use crate::service::{LiveService, Resume};
+use crate::sse;
 use actix_web::web::{Bytes, Data, Path};
 use actix_web::{HttpRequest, HttpResponse, get};
 use serde::Serialize;
@@ -97,11 +97,11 @@ async fn opening(
         && let Resume::Missed(updates) = service.missed(id, after).await?
     {
         let cursor = updates.last().map_or(after, |update| update.seq);
-        return Ok((updates.iter().map(event_frame).collect(), cursor));
+        return Ok((updates.iter().map(sse::event_frame).collect(), cursor));
     }
     let view = service.view(id).await?;
     let cursor = view.seq;
-    Ok((VecDeque::from([snapshot_frame(&view)]), cursor))
+    Ok((VecDeque::from([sse::snapshot_frame(&view)]), cursor))
 }
 
 /// One SSE connection's state.
@@ -143,7 +143,7 @@ impl Feed {
 
     /// Queues an update the viewer does not have yet, first filling any gap before it.
     async fn take(&mut self, published: &Published) {
-        let seq = published.update.seq;
+        let seq = published.seq;
         if seq <= self.cursor {
             return;
         }
@@ -157,7 +157,7 @@ impl Feed {
                 for missed in updates {
                     if missed.seq > self.cursor {
                         self.cursor = missed.seq;
-                        self.pending.push_back(event_frame(&missed));
+                        self.pending.push_back(sse::event_frame(&missed));
                     }
                 }
             }
@@ -179,39 +179,9 @@ impl Feed {
             reason,
             seq: self.cursor,
         };
-        self.pending.push_back(frame("resync", None, &data));
+        self.pending.push_back(sse::frame("resync", None, &data));
         self.closing = true;
     }
-}
-
-fn snapshot_frame(view: &MatchView) -> Bytes {
-    frame("snapshot", Some(view.seq), view)
-}
-
-/// An update as an SSE `event`, its seq as the `id`.
-pub(crate) fn event_frame(update: &Update) -> Bytes {
-    frame("event", Some(update.seq), update)
-}
-
-/// One SSE event. JSON from serde_json has no raw newlines, so `data` is one line.
-fn frame<T: Serialize>(event: &str, id: Option<i64>, data: &T) -> Bytes {
-    let data = serde_json::to_string(data).unwrap_or_else(|error| {
-        tracing::warn!(%error, "sse data not encodable");
-        "null".to_owned()
-    });
-    let mut text = String::with_capacity(data.len() + 48);
-    text.push_str("event: ");
-    text.push_str(event);
-    text.push('\n');
-    if let Some(id) = id {
-        text.push_str("id: ");
-        text.push_str(&id.to_string());
-        text.push('\n');
-    }
-    text.push_str("data: ");
-    text.push_str(&data);
-    text.push_str("\n\n");
-    Bytes::from(text)
 }
 
 #[cfg(test)]
@@ -219,7 +189,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::feed::{Summary, subject};
+    use crate::feed::{Summary, Update, subject};
     use crate::service::testing;
     use crate::settings::LiveSettings;
     use bus::Message;
@@ -272,7 +242,7 @@ mod tests {
         for seq in 2..=6 {
             let message = Message::json(subject(id), &update(id, seq)).unwrap();
             bus.publish(message).await.unwrap();
-            assert_eq!(fast.updates.recv().await.unwrap().update.seq, seq);
+            assert_eq!(fast.updates.recv().await.unwrap().seq, seq);
         }
 
         let frame = slow.next().await.unwrap();
