@@ -13,6 +13,7 @@ pub fn services() -> Vec<Arc<dyn Module>> {
         Arc::new(accounts::Accounts),
         Arc::new(wallet::Wallet),
         Arc::new(live::Live),
+        Arc::new(rewards::Rewards),
     ]
 }
 

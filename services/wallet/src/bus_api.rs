@@ -5,7 +5,7 @@
 use crate::domain::{LedgerError, Owner};
 use crate::service::WalletService;
 use bus::{DynBus, Message};
-use contracts::wallet::{BalanceQuery, Batch, HoldLeg, Leg, PostLeg, VoidLeg};
+use contracts::wallet::{BalanceQuery, Batch, DefineAsset, HoldLeg, Leg, PostLeg, VoidLeg};
 use contracts::{Command, Refusal};
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -57,6 +57,22 @@ pub async fn serve(
             .await
         })
     });
+    let s = service.clone();
+    let define_asset: Handler<DefineAsset> = Arc::new(move |command| {
+        let s = s.clone();
+        Box::pin(async move {
+            let asset = s
+                .define_asset(crate::domain::Asset {
+                    code: command.code,
+                    scale: command.scale,
+                })
+                .await?;
+            Ok(DefineAsset {
+                code: asset.code,
+                scale: asset.scale,
+            })
+        })
+    });
     let s = service;
     let balance: Handler<BalanceQuery> = Arc::new(move |query| {
         let s = s.clone();
@@ -72,6 +88,7 @@ pub async fn serve(
         listen(&bus, post).await?,
         listen(&bus, void).await?,
         listen(&bus, balance).await?,
+        listen(&bus, define_asset).await?,
     ])
 }
 

@@ -252,6 +252,10 @@ pub enum LedgerError {
     PostExceedsHold { amount: String, held: String },
     #[error("transfer id {0} was used before with a different request")]
     IdConflict(Uuid),
+    #[error("`{0}` is not an asset code (A-Z, 0-9 and _, up to 32) with a scale of 0 to 8")]
+    InvalidAsset(String),
+    #[error("asset {code} exists with scale {stored}; a scale never changes")]
+    AssetScaleConflict { code: String, stored: u32 },
     #[error("the ledger is unavailable: {0}")]
     Unavailable(String),
 }
@@ -278,6 +282,8 @@ impl LedgerError {
             LedgerError::HoldResolved(_) => "hold_resolved",
             LedgerError::PostExceedsHold { .. } => "post_exceeds_hold",
             LedgerError::IdConflict(_) => "id_conflict",
+            LedgerError::InvalidAsset(_) => "invalid_asset",
+            LedgerError::AssetScaleConflict { .. } => "asset_scale_conflict",
             LedgerError::Unavailable(_) => "ledger_unavailable",
         }
     }

@@ -110,6 +110,17 @@ impl WalletService {
         Ok(self.committer.commit(request).await?.receipt)
     }
 
+    /// Defines `asset` at run time (other services' assets, such as voucher SKUs), or
+    /// confirms it exists with the same scale.
+    pub async fn define_asset(&self, asset: Asset) -> Result<Asset, LedgerError> {
+        if !crate::domain::valid_asset_code(&asset.code) || asset.scale > 8 {
+            return Err(LedgerError::InvalidAsset(asset.code));
+        }
+        define_asset(&self.db, &asset).await?;
+        self.catalog.remember_asset(asset.clone());
+        Ok(asset)
+    }
+
     /// Every balance `owner` has, one per asset.
     pub async fn balances(&self, owner: &Owner) -> Result<Balances, LedgerError> {
         let rows = account::Entity::find()
@@ -214,8 +225,9 @@ pub fn balance(account_id: Uuid, asset: &Asset, totals: &Totals) -> Balance {
 
 /// Creates `asset` if it is new; its scale can never change afterwards (every stored
 /// amount depends on it), so a different scale is an error.
-async fn define_asset(db: &DatabaseConnection, definition: &Asset) -> anyhow::Result<()> {
-    let scale = i32::try_from(definition.scale)?;
+async fn define_asset(db: &DatabaseConnection, definition: &Asset) -> Result<(), LedgerError> {
+    let scale = i32::try_from(definition.scale)
+        .map_err(|_| LedgerError::InvalidAsset(definition.code.clone()))?;
     asset::Entity::insert(asset::ActiveModel {
         code: ActiveValue::Set(definition.code.clone()),
         scale: ActiveValue::Set(scale),
@@ -227,13 +239,15 @@ async fn define_asset(db: &DatabaseConnection, definition: &Asset) -> anyhow::Re
     let stored = asset::Entity::find_by_id(definition.code.clone())
         .one(db)
         .await?
-        .map(|row| row.scale);
-    anyhow::ensure!(
-        stored == Some(scale),
-        "asset {} is stored with scale {stored:?}, configured with {scale}; a scale never changes",
-        definition.code
-    );
-    Ok(())
+        .map_or(-1, |row| row.scale);
+    if stored == scale {
+        Ok(())
+    } else {
+        Err(LedgerError::AssetScaleConflict {
+            code: definition.code.clone(),
+            stored: u32::try_from(stored).unwrap_or_default(),
+        })
+    }
 }
 
 fn actor_error(error: ActorError) -> LedgerError {

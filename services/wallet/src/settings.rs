@@ -10,11 +10,13 @@ const BUILT_IN_ASSETS: [(&str, u32); 2] = [("COIN", 0), ("INR", 2)];
 /// The platform's own accounts, and whether each may go below zero. Issuance and payment
 /// clearing are where money enters the ledger, so their balances are the negative of what
 /// is in circulation; the others hold real money and never go negative.
-const BUILT_IN_SYSTEM_ACCOUNTS: [(&str, bool); 6] = [
+/// `market_escrow` holds what order book orders reserved until their trades settle.
+const BUILT_IN_SYSTEM_ACCOUNTS: [(&str, bool); 7] = [
     ("issuance", true),
     ("payment_clearing", true),
     ("reward_pool", false),
     ("voucher_treasury", false),
+    ("market_escrow", false),
     ("revenue", false),
     ("fees", false),
 ];

@@ -8,6 +8,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 pub mod accounts;
 pub mod live;
+pub mod rewards;
 pub mod wallet;
 
 /// A fact a service publishes on the bus for whoever cares.

@@ -130,6 +130,22 @@ impl Command for VoidLeg {
     type Reply = Receipt;
 }
 
+/// Define an asset (a voucher SKU's units, say), or confirm one that exists with the same
+/// scale. Idempotent; a different scale for an existing code is refused
+/// (`asset_scale_conflict`): every stored amount depends on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefineAsset {
+    /// `A-Z`, `0-9` and `_`, up to 32.
+    pub code: String,
+    /// Decimal places, 0 to 8.
+    pub scale: u32,
+}
+
+impl Command for DefineAsset {
+    const SUBJECT: &'static str = "wallet.v1.cmd.define_asset";
+    type Reply = DefineAsset;
+}
+
 /// Ask for an owner's balances.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BalanceQuery {

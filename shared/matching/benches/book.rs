@@ -13,6 +13,8 @@
 //! fresh clone of the warm book (cloning is outside the timing).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
@@ -21,41 +23,17 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use matching::{
     Action, Book, Cancel, Command, Event, MarketSpec, NewOrder, OrderId, OwnerId, Side, TimeInForce,
 };
+use support::Rng;
 
 const MID: u64 = 100_000;
 const WARM_ORDERS: u64 = 1_000;
 const STREAM: usize = 100_000;
 const OWNERS: u64 = 500;
 
-/// splitmix64: a deterministic stream without pulling in a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn side(&mut self) -> Side {
-        if self.next() & 1 == 0 {
-            Side::Buy
-        } else {
-            Side::Sell
-        }
-    }
-
-    /// Mostly small, sometimes far: how far from the touch passive orders land.
-    fn distance(&mut self) -> u64 {
-        let d = self.below(20);
-        if d < 12 { d / 3 } else { d }
-    }
+/// Mostly small, sometimes far: how far from the touch passive orders land.
+fn distance(rng: &mut Rng) -> u64 {
+    let d = rng.below(20);
+    if d < 12 { d / 3 } else { d }
 }
 
 /// Generates commands and keeps the set of live orders in step with the events.
@@ -123,7 +101,7 @@ impl Flow {
         let side = self.rng.side();
         let bid = self.book.best_bid().map_or(MID - 1, |l| l.price.0);
         let ask = self.book.best_ask().map_or(MID + 1, |l| l.price.0);
-        let d = self.rng.distance();
+        let d = distance(&mut self.rng);
         let price = match side {
             Side::Buy => (ask - 1).min(bid + 1).saturating_sub(d).max(1),
             Side::Sell => (bid + 1).max(ask - 1) + d,

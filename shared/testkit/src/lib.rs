@@ -12,6 +12,8 @@ use storage::testing::TestDatabase;
 
 /// The access-token secret of every test node, so tests can mint tokens (expired ones too).
 pub const TEST_JWT_SECRET: &str = "testkit-only-secret-0123456789abcdef0123";
+/// The key test nodes seal voucher codes with (`rewards.code_key`: Postgres needs one).
+pub const TEST_CODE_KEY: &str = "dGVzdGtpdC1vbmx5LWNvZGUta2V5LTAxMjM0NTY3ODk=";
 /// The issuer of test nodes.
 pub const TEST_ISSUER: &str = "cricket-platform";
 
@@ -44,6 +46,7 @@ impl TestApp {
             .merge(("database.url", database.url()))
             .merge(("auth.jwt_secret", TEST_JWT_SECRET))
             .merge(("auth.issuer", TEST_ISSUER))
+            .merge(("rewards.code_key", TEST_CODE_KEY))
             .merge(("http.workers", 1));
         if let Some(nats) = nats_url() {
             figment = figment.merge(("bus.nats_url", nats));

@@ -16,6 +16,7 @@ pub mod extract;
 pub mod fallback;
 pub mod geo;
 pub mod guard;
+pub mod idempotency;
 pub mod observe;
 pub mod ops;
 

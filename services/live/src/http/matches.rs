@@ -14,13 +14,8 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post};
 use cricket::{MatchEvent, MatchInfo};
 use std::future::{Ready, ready};
 use uuid::Uuid;
+use web::idempotency::{IdempotencyKey, created_response, idempotency_key};
 use web::{ApiError, Authorized, Editors, Problem};
-
-/// The response header that marks an answer to a resend: nothing new was recorded.
-const REPLAYED: &str = "idempotent-replayed";
-/// The longest idempotency key taken: room for a UUID or any client's own scheme, not for
-/// a payload smuggled in a header.
-const MAX_KEY_LEN: usize = 128;
 
 /// Set up a match from its information: teams, format, balls per over, overs, squads,
 /// toss, venue (the `cricket` crate's `MatchInfo`). Squads, when given, are enforced on
@@ -197,29 +192,6 @@ pub async fn undo(
     Ok(created_response(&recorded.update, recorded.replayed))
 }
 
-/// 201 with `body`, whether recorded now or by the first of several sends (then marked
-/// `Idempotent-Replayed`): a client retrying after a lost answer gets exactly the answer
-/// it lost.
-fn created_response(body: &impl serde::Serialize, replayed: bool) -> HttpResponse {
-    let mut response = HttpResponse::Created();
-    if replayed {
-        response.insert_header((REPLAYED, "true"));
-    }
-    response.json(body)
-}
-
-/// The `Idempotency-Key` of a request that creates something, if it has one.
-pub struct IdempotencyKey(pub Option<String>);
-
-impl FromRequest for IdempotencyKey {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(idempotency_key(request).map(IdempotencyKey))
-    }
-}
-
 impl FromRequest for Guard {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
@@ -227,31 +199,6 @@ impl FromRequest for Guard {
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         ready(guard(request))
     }
-}
-
-fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
-    request
-        .headers()
-        .get("idempotency-key")
-        .map(|value| {
-            value
-                .to_str()
-                .ok()
-                .filter(|key| {
-                    (1..=MAX_KEY_LEN).contains(&key.len())
-                        && key.bytes().all(|byte| byte.is_ascii_graphic())
-                })
-                .map(str::to_owned)
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_idempotency_key",
-                        format!(
-                            "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
-                        ),
-                    )
-                })
-        })
-        .transpose()
 }
 
 fn guard(request: &HttpRequest) -> Result<Guard, ApiError> {

@@ -312,6 +312,12 @@ impl Bus for LocalBus {
     async fn publish(&self, mut msg: Message) -> Result<(), BusError> {
         msg.prepare_outgoing()?;
         count_published();
+        // As in JetStream, a stream captures every message on its subjects, durable
+        // publish or not (it just cannot tell the publisher).
+        match self.inner.streams.append(&msg) {
+            Ok(_) | Err(BusError::NoStream { .. }) => {}
+            Err(error) => tracing::warn!(subject = %msg.subject, %error, "not kept in its stream"),
+        }
         self.inner.route(Arc::new(msg));
         Ok(())
     }

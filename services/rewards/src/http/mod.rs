@@ -1,0 +1,64 @@
+//! The rewards HTTP API: markets, the voucher catalog, a user's vouchers, and the admin
+//! endpoints for SKUs, codes and campaigns.
+
+pub mod admin;
+pub mod markets;
+pub mod vouchers;
+
+use crate::campaigns::Campaigns;
+use crate::catalog::Catalog;
+use crate::market::Markets;
+use actix_web::web::{Data, ServiceConfig};
+
+/// The rewards part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        markets::place,
+        markets::cancel,
+        markets::get_order,
+        markets::book,
+        markets::trades,
+        vouchers::list_catalog,
+        vouchers::purchase,
+        vouchers::mine,
+        vouchers::redeem,
+        admin::put_sku,
+        admin::add_codes,
+        admin::put_campaign,
+        admin::list_campaigns,
+    ),
+    components(schemas(web::Problem)),
+    tags(
+        (name = "markets", description = "Order book markets: voucher units against coins"),
+        (name = "vouchers", description = "The voucher catalog, purchases and redemption"),
+        (name = "rewards-admin", description = "Voucher SKUs, codes and reward campaigns, for admins"),
+    )
+)]
+pub struct RewardsApi;
+
+/// Registers the routes.
+pub fn configure(
+    config: &mut ServiceConfig,
+    markets: Data<Markets>,
+    catalog: Data<Catalog>,
+    campaigns: Data<Campaigns>,
+) {
+    config
+        .app_data(markets)
+        .app_data(catalog)
+        .app_data(campaigns)
+        .service(markets::place)
+        .service(markets::cancel)
+        .service(markets::get_order)
+        .service(markets::book)
+        .service(markets::trades)
+        .service(vouchers::list_catalog)
+        .service(vouchers::purchase)
+        .service(vouchers::mine)
+        .service(vouchers::redeem)
+        .service(admin::put_sku)
+        .service(admin::add_codes)
+        .service(admin::put_campaign)
+        .service(admin::list_campaigns);
+}

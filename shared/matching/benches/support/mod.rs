@@ -1,0 +1,30 @@
+//! What the benches share: a deterministic random stream, so every run generates the same
+//! commands without pulling in a dependency.
+
+use matching::Side;
+
+/// splitmix64.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n` > 0; the modulo bias is irrelevant here).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn side(&mut self) -> Side {
+        if self.next() & 1 == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        }
+    }
+}
