@@ -28,7 +28,7 @@ use web::{ApiError, Authenticated, Problem};
     )
 )]
 #[post("/v1/markets/{sku}/orders")]
-pub async fn place(
+pub async fn place_order(
     markets: Data<Markets>,
     caller: Authenticated,
     sku: Path<String>,
@@ -55,7 +55,7 @@ pub async fn place(
     )
 )]
 #[delete("/v1/markets/{sku}/orders/{id}")]
-pub async fn cancel(
+pub async fn cancel_order(
     markets: Data<Markets>,
     caller: Authenticated,
     path: Path<(String, Uuid)>,

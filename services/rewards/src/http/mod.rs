@@ -14,8 +14,8 @@ use actix_web::web::{Data, ServiceConfig};
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(
-        markets::place,
-        markets::cancel,
+        markets::place_order,
+        markets::cancel_order,
         markets::get_order,
         markets::book,
         markets::trades,
@@ -48,8 +48,8 @@ pub fn configure(
         .app_data(markets)
         .app_data(catalog)
         .app_data(campaigns)
-        .service(markets::place)
-        .service(markets::cancel)
+        .service(markets::place_order)
+        .service(markets::cancel_order)
         .service(markets::get_order)
         .service(markets::book)
         .service(markets::trades)
