@@ -227,6 +227,8 @@ async fn main() {
     for clients in [4, 16, 64] {
         best = best.max(closed(&load, clients, run).await);
     }
+    // A steady 50 orders/s (a busy voucher market), then fractions of the best.
+    open(&load, 50.0, run).await;
     for share in [0.25, 0.5, 0.75] {
         open(&load, best * share, run).await;
     }

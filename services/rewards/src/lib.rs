@@ -97,6 +97,15 @@ impl Module for Rewards {
         context
             .supervise("rewards-jobs", runner_task, Some(runner_stop))
             .await?;
+        // Settlements a stopped node left behind: their markets come back and drain.
+        for sku in markets.unsettled().await? {
+            let markets = markets.clone();
+            tokio::spawn(async move {
+                if let Err(error) = markets.drain(&sku).await {
+                    tracing::warn!(%sku, %error, "unsettled market left to its job");
+                }
+            });
+        }
         let consumer = campaigns.serve(context.bus.clone()).await?;
         context
             .supervise("rewards-campaigns", consumer, None)

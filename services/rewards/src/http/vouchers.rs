@@ -51,7 +51,12 @@ pub async fn purchase(
     key: IdempotencyKey,
 ) -> Result<HttpResponse, ApiError> {
     let key = key.required()?;
-    let (purchase, replayed) = catalog.purchase(caller.user_id().0, &sku, &key).await?;
+    let (catalog, user, sku) = (catalog.into_inner(), caller.user_id().0, sku.into_inner());
+    // On its own task, so a client that hangs up does not stop it between its steps.
+    let bought = tokio::spawn(async move { catalog.purchase(user, &sku, &key).await })
+        .await
+        .map_err(ApiError::internal)?;
+    let (purchase, replayed) = bought?;
     Ok(created_response(&purchase, replayed))
 }
 
@@ -95,6 +100,10 @@ pub async fn redeem(
     key: IdempotencyKey,
 ) -> Result<HttpResponse, ApiError> {
     let key = key.required()?;
-    let (voucher, replayed) = catalog.redeem(caller.user_id().0, &sku, &key).await?;
+    let (catalog, user, sku) = (catalog.into_inner(), caller.user_id().0, sku.into_inner());
+    let redeemed = tokio::spawn(async move { catalog.redeem(user, &sku, &key).await })
+        .await
+        .map_err(ApiError::internal)?;
+    let (voucher, replayed) = redeemed?;
     Ok(created_response(&voucher, replayed))
 }

@@ -70,7 +70,12 @@ fn settler(context: Arc<super::MarketContext>, sku: String) -> tokio::sync::mpsc
     tokio::spawn(async move {
         while woken.recv().await.is_some() {
             if let Err(error) = context.drain(&sku).await {
+                // The wallet (or the database) is away: a job retries, durably and with
+                // backoff, on whichever node claims it.
                 tracing::warn!(%sku, %error, "settlement left to its job");
+                if let Err(error) = context.retry_later(&sku).await {
+                    tracing::error!(%sku, %error, "settlement retry not scheduled");
+                }
             }
         }
     });
@@ -391,7 +396,6 @@ impl Markets {
             })
             .exec(&txn)
             .await?;
-            jobs.push(crate::work::settle_job(sku, now + context.retry_after)?);
         }
         if let Some(order) = rested
             && plan

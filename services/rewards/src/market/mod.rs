@@ -257,6 +257,18 @@ impl MarketContext {
         Ok(())
     }
 
+    /// Schedules the job that drains the market later (unique per market).
+    pub async fn retry_later(&self, sku: &str) -> Result<(), RewardsError> {
+        let job = crate::work::settle_job(sku, Utc::now() + self.retry_after)?;
+        let enqueued = self
+            .jobs
+            .enqueue(job)
+            .await
+            .map_err(|error| RewardsError::Unavailable(error.to_string()))?;
+        self.jobs.wake(&[enqueued]).await;
+        Ok(())
+    }
+
     /// Sends a settlement batch: one linked batch, or, past the wallet's 64 legs (a taker
     /// sweeping dozens of orders), consecutive batches in the plan's order (posts into
     /// escrow before payments out of it, new holds last), each idempotent.
@@ -347,6 +359,10 @@ async fn move_codes(
         .into_tuple()
         .all(txn)
         .await?;
+    if ids.is_empty() {
+        tracing::error!(%sku, seller = %change.from, wanted = change.qty, "seller has no codes for the units sold");
+        return Ok(());
+    }
     if (ids.len() as u64) < change.qty {
         tracing::error!(%sku, seller = %change.from, wanted = change.qty, found = ids.len(), "seller has fewer codes than units sold");
     }
@@ -634,6 +650,20 @@ impl Markets {
                 at: row.created_at,
             })
             .collect())
+    }
+
+    /// Markets with settlements still pending (a node stopped between a command and its
+    /// settlement): drained as the node starts.
+    pub async fn unsettled(&self) -> Result<Vec<String>, RewardsError> {
+        let skus: Vec<String> = settlement::Entity::find()
+            .select_only()
+            .column(settlement::Column::Sku)
+            .distinct()
+            .filter(settlement::Column::Status.eq("pending"))
+            .into_tuple()
+            .all(&self.context.db)
+            .await?;
+        Ok(skus)
     }
 
     /// Sends the market's pending settlements (the job behind a wallet outage).
