@@ -9,7 +9,7 @@ let
   services = [
     "accounts"
     "wallet"
-    # "rewards"
+    "rewards"
     # "payments"
     "live"
     # "commentary"

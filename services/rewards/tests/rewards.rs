@@ -767,3 +767,97 @@ async fn concurrent_grants_respect_the_budget_and_the_per_user_cap() {
     assert_eq!((view.spent, view.remaining), (300, 0));
     rig.app.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_order_stopped_between_its_hold_and_the_book_is_released_by_its_job() {
+    let rig = Rig::new().await;
+    rig.sku("HALF_1", 100, None).await;
+    let (user_id, user) = rig.user();
+    rig.fund(&format!("user:{user_id}"), 500).await;
+    // What a crash right after the hold leaves: the order row still `new`, the hold open.
+    let id = Uuid::now_v7();
+    let hold = json!({"legs": [{"kind": "hold", "id": id, "debit": format!("user:{user_id}"),
+        "credit": "system:market_escrow", "asset": "COIN", "amount": "300", "timeout_seconds": 86400}]});
+    let (status, body) = rig
+        .post("/v1/admin/ledger/transfers", &rig.admin, hold)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let db = rig.app.node().db().clone();
+    let now = chrono::Utc::now();
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    rewards::store::order::Entity::insert(rewards::store::order::ActiveModel {
+        id: Set(id),
+        user_id: Set(user_id),
+        sku: Set("HALF_1".into()),
+        engine_id: Set(None),
+        side: Set("buy".into()),
+        price: Set(100),
+        qty: Set(3),
+        tif: Set("gtc".into()),
+        request_hash: Set("h".into()),
+        status: Set("new".into()),
+        filled: Set(0),
+        hold_id: Set(id),
+        held: Set(300),
+        holds: Set(0),
+        reason: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec(&db)
+    .await
+    .unwrap();
+    rig.settled(&user, "COIN", (200, 300)).await;
+
+    // The abandon job's work: the hold is released and the order says why.
+    let bus = rig.app.node().bus().clone();
+    let ledger = rewards::ledger::Ledger::new(bus.clone());
+    let jobs = jobs::Jobs::new(db.clone(), bus.clone());
+    let catalog = rewards::catalog::Catalog::new(
+        db.clone(),
+        ledger.clone(),
+        codes::Sealer::new(&[7; 32]),
+        jobs.clone(),
+        chrono::Duration::seconds(30),
+    );
+    let markets = rewards::market::Markets::start(
+        rewards::market::MarketContext {
+            db: db.clone(),
+            ledger,
+            bus,
+            jobs,
+            hold_days: 30,
+            depth_levels: 20,
+            retry_after: chrono::Duration::seconds(30),
+            drains: std::sync::Mutex::default(),
+        },
+        catalog,
+        Duration::from_secs(60),
+        None,
+    )
+    .await
+    .unwrap();
+    markets.abandon(id).await.unwrap();
+    rig.settled(&user, "COIN", (500, 0)).await;
+    let order = rig
+        .get(&format!("/v1/markets/HALF_1/orders/{id}"), &user)
+        .await;
+    assert_eq!(
+        (order["status"].clone(), order["reason"].clone()),
+        (json!("rejected"), json!("interrupted"))
+    );
+    // The id stays taken (this row's request differs): nothing is held again.
+    let (status, problem) = rig
+        .post(
+            "/v1/markets/HALF_1/orders",
+            &user,
+            json!({"id": id, "side": "buy", "price": 100, "qty": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    // Twice is once.
+    markets.abandon(id).await.unwrap();
+    rig.settled(&user, "COIN", (500, 0)).await;
+    markets.stop().await;
+    rig.app.shutdown().await.unwrap();
+}
