@@ -861,3 +861,139 @@ async fn an_order_stopped_between_its_hold_and_the_book_is_released_by_its_job()
     markets.stop().await;
     rig.app.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_streaks_and_per_user_caps_and_expiry_hold() {
+    let rig = Rig::new().await;
+    rig.fund("system:reward_pool", 10_000).await;
+    let start = chrono::Utc::now() - chrono::Duration::days(10);
+    let put = |id: Uuid, body: Value| {
+        let rig = &rig;
+        async move {
+            let (status, body, _) = rig
+                .send(
+                    reqwest::Method::PUT,
+                    &format!("/v1/admin/rewards/campaigns/{id}"),
+                    &rig.admin,
+                    Some(body),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    let streak = Uuid::now_v7();
+    put(
+        streak,
+        json!({"name": "3-day streak", "trigger": "login_streak", "streak_days": 3, "amount": 50,
+        "budget": 1000, "per_user_cap": 5, "starts_at": start, "ends_at": "2099-01-01T00:00:00Z"}),
+    )
+    .await;
+    // A login streak campaign without its length is refused.
+    let (status, problem, _) = rig
+        .send(
+            reqwest::Method::PUT,
+            &format!("/v1/admin/rewards/campaigns/{}", Uuid::now_v7()),
+            &rig.admin,
+            Some(
+                json!({"name": "x", "trigger": "login_streak", "amount": 1, "budget": 1,
+                "starts_at": start, "ends_at": "2099-01-01T00:00:00Z"}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_streak"))
+    );
+
+    // Logins on three consecutive days (the second day twice): one streak of three.
+    let user = UserId::new();
+    let bus = rig.app.node().bus().clone();
+    let day = |n: i64| start + chrono::Duration::days(n) + chrono::Duration::hours(1);
+    for at in [day(1), day(2), day(2) + chrono::Duration::hours(3), day(3)] {
+        let event = contracts::accounts::UserLoggedIn { user_id: user, at };
+        let message = bus::Message::json(
+            <contracts::accounts::UserLoggedIn as contracts::Event>::SUBJECT,
+            &event,
+        )
+        .unwrap();
+        bus.publish(message).await.unwrap();
+    }
+    let token = rig.app.token(user, &[Role::User]);
+    rig.settled(&token, "COIN", (50, 0)).await;
+    let campaign = rig.get("/v1/admin/rewards/campaigns", &rig.admin).await;
+    assert_eq!(
+        campaign[0]["spent"], 50,
+        "one streak of three days, one reward"
+    );
+
+    // A cap of one: three distinct wins, one reward.
+    let capped = Uuid::now_v7();
+    put(
+        capped,
+        json!({"name": "First win", "trigger": "quiz_won", "amount": 20, "budget": 1000,
+        "per_user_cap": 1, "starts_at": start, "ends_at": "2099-01-01T00:00:00Z"}),
+    )
+    .await;
+    let db = rig.app.node().db().clone();
+    let campaigns = rewards::campaigns::Campaigns::new(
+        db.clone(),
+        rewards::ledger::Ledger::new(bus.clone()),
+        jobs::Jobs::new(db, bus),
+    );
+    let mut granted = 0;
+    for n in 0..3 {
+        let activity = rewards::campaigns::Activity {
+            trigger: rewards::campaigns::Trigger::QuizWon,
+            user: user.0,
+            source: format!("quiz:{n}"),
+            at: chrono::Utc::now(),
+            streak: None,
+        };
+        granted += campaigns.on_activity(&activity).await.unwrap();
+    }
+    assert_eq!(granted, 1);
+    // Outside its period a campaign grants nothing.
+    let late = rewards::campaigns::Activity {
+        trigger: rewards::campaigns::Trigger::QuizWon,
+        user: UserId::new().0,
+        source: "quiz:late".into(),
+        at: chrono::DateTime::parse_from_rfc3339("2099-06-01T00:00:00Z")
+            .unwrap()
+            .into(),
+        streak: None,
+    };
+    assert_eq!(campaigns.on_activity(&late).await.unwrap(), 0);
+    rig.settled(&token, "COIN", (70, 0)).await;
+
+    // An expired SKU can be neither bought nor traded.
+    let body = json!({"brand": "old", "brand_name": "Old", "name": "Expired", "denomination": "10",
+        "currency": "INR", "price": 10, "expires_at": "2020-01-01T00:00:00Z"});
+    let (status, body, _) = rig
+        .send(
+            reqwest::Method::PUT,
+            "/v1/admin/vouchers/skus/GONE",
+            &rig.admin,
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, problem, _) = rig.buy("GONE", &token, "late").await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("voucher_expired"))
+    );
+    let (status, problem) = rig.order("GONE", &token, "buy", 5, 1, "gtc").await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("voucher_expired"))
+    );
+    assert!(
+        rig.get("/v1/vouchers", &token)
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|sku| sku["sku"] != "GONE")
+    );
+    rig.app.shutdown().await.unwrap();
+}
