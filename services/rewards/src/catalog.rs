@@ -130,8 +130,8 @@ pub struct Catalog {
     db: DatabaseConnection,
     ledger: Ledger,
     sealer: Arc<Sealer>,
-    pub jobs: jobs::Jobs,
-    pub retry_after: chrono::Duration,
+    jobs: jobs::Jobs,
+    retry_after: chrono::Duration,
 }
 
 impl Catalog {
@@ -272,23 +272,11 @@ impl Catalog {
 
     async fn view(&self, row: sku::Model) -> Result<SkuView, RewardsError> {
         let available = self.available(&row.sku).await?;
-        Ok(SkuView {
-            available,
-            brand: Brand {
-                id: row.brand,
-                name: row.brand_name,
-            },
-            sku: row.sku,
-            name: row.name,
-            denomination: row.denomination,
-            currency: row.currency,
-            price: u64::try_from(row.price).unwrap_or(0),
-            expires_at: row.expires_at,
-            on_sale: row.on_sale,
-        })
+        Ok(sku_view(row, available))
     }
 
-    /// The catalog as users see it: on sale and not expired, by brand.
+    /// The catalog as users see it: on sale and not expired, by brand, with what is left
+    /// of each (counted in one query).
     pub async fn list(&self) -> Result<Vec<SkuView>, RewardsError> {
         let rows = sku::Entity::find()
             .filter(sku::Column::OnSale.eq(true))
@@ -297,11 +285,28 @@ impl Catalog {
             .order_by_asc(sku::Column::Sku)
             .all(&self.db)
             .await?;
-        let mut views = Vec::with_capacity(rows.len());
-        for row in rows {
-            views.push(self.view(row).await?);
-        }
-        Ok(views)
+        let counts: std::collections::HashMap<String, i64> = code::Entity::find()
+            .select_only()
+            .column(code::Column::Sku)
+            .column_as(code::Column::Id.count(), "available")
+            .filter(code::Column::Sku.is_in(rows.iter().map(|row| row.sku.clone())))
+            .filter(code::Column::Owner.is_null())
+            .filter(code::Column::RedeemedAt.is_null())
+            .group_by(code::Column::Sku)
+            .into_tuple::<(String, i64)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let available = counts
+                    .get(&row.sku)
+                    .map_or(0, |n| u64::try_from(*n).unwrap_or(0));
+                sku_view(row, available)
+            })
+            .collect())
     }
 
     /// Adds codes to a SKU's inventory.
@@ -451,7 +456,6 @@ impl Catalog {
             id: ActiveValue::Set(id),
             user_id: ActiveValue::Set(user),
             idem_key: ActiveValue::Set(key.to_owned()),
-            request_hash: ActiveValue::Set(sku_id.to_owned()),
             sku: ActiveValue::Set(sku_id.to_owned()),
             code_id: ActiveValue::Set(None),
             price: ActiveValue::Set(row.price),
@@ -777,6 +781,23 @@ async fn claim_code(
         if left == 0 {
             return Ok(None);
         }
+    }
+}
+
+fn sku_view(row: sku::Model, available: u64) -> SkuView {
+    SkuView {
+        available,
+        brand: Brand {
+            id: row.brand,
+            name: row.brand_name,
+        },
+        sku: row.sku,
+        name: row.name,
+        denomination: row.denomination,
+        currency: row.currency,
+        price: u64::try_from(row.price).unwrap_or(0),
+        expires_at: row.expires_at,
+        on_sale: row.on_sale,
     }
 }
 

@@ -84,8 +84,9 @@ impl From<RewardsError> for ApiError {
             | RewardsError::SoldOut(_)
             | RewardsError::Conflict(..) => ApiError::conflict(code, error.to_string()),
             RewardsError::Rejected(_) => ApiError::validation(code, error.to_string()),
+            // `ledger::Ledger` has already turned the wallet's own outages into
+            // `Unavailable`: what is left here are refusals.
             RewardsError::Wallet(refusal) => match refusal.code.as_str() {
-                "ledger_unavailable" => ApiError::unavailable("the wallet is unavailable; retry"),
                 "id_conflict" | "hold_resolved" => ApiError::conflict(code, refusal.message),
                 _ => ApiError::validation(code, refusal.message),
             },

@@ -173,7 +173,6 @@ mod m0001_rewards {
                         uuid("id"),
                         uuid("user_id"),
                         text("idem_key"),
-                        text("request_hash"),
                         text("sku"),
                         uuid_null("code_id"),
                         big("price"),

@@ -56,7 +56,6 @@ entity!(purchase, "rewards_purchases", {
     id: Uuid,
     user_id: Uuid,
     idem_key: String,
-    request_hash: String,
     sku: String,
     code_id: Option<Uuid>,
     price: i64,

@@ -36,12 +36,8 @@ pub async fn place_order(
 ) -> Result<HttpResponse, ApiError> {
     let markets = markets.into_inner();
     let (user, sku, body) = (caller.user_id().0, sku.into_inner(), body.into_inner());
-    // On its own task: a client that hangs up between the hold and the book does not
-    // stop the order halfway (actix drops a handler whose client is gone).
-    let placed = tokio::spawn(async move { markets.place(user, &sku, &body).await })
-        .await
-        .map_err(ApiError::internal)?;
-    let (order, replayed) = placed?;
+    let (order, replayed) =
+        super::to_the_end(async move { markets.place(user, &sku, &body).await }).await?;
     Ok(created_response(&order, replayed))
 }
 

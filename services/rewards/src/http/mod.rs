@@ -37,6 +37,19 @@ use actix_web::web::{Data, ServiceConfig};
 )]
 pub struct RewardsApi;
 
+/// Runs a write that takes several steps (a wallet hold, then the book, say) to its end
+/// on its own task, and answers with what it answered: actix drops a handler whose client
+/// hangs up, and that must not stop a write halfway.
+pub(crate) async fn to_the_end<T, F>(write: F) -> Result<T, web::ApiError>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, crate::error::RewardsError>> + Send + 'static,
+{
+    Ok(tokio::spawn(write)
+        .await
+        .map_err(web::ApiError::internal)??)
+}
+
 /// Registers the routes.
 pub fn configure(
     config: &mut ServiceConfig,

@@ -52,11 +52,8 @@ pub async fn purchase(
 ) -> Result<HttpResponse, ApiError> {
     let key = key.required()?;
     let (catalog, user, sku) = (catalog.into_inner(), caller.user_id().0, sku.into_inner());
-    // On its own task, so a client that hangs up does not stop it between its steps.
-    let bought = tokio::spawn(async move { catalog.purchase(user, &sku, &key).await })
-        .await
-        .map_err(ApiError::internal)?;
-    let (purchase, replayed) = bought?;
+    let (purchase, replayed) =
+        super::to_the_end(async move { catalog.purchase(user, &sku, &key).await }).await?;
     Ok(created_response(&purchase, replayed))
 }
 
@@ -101,9 +98,7 @@ pub async fn redeem(
 ) -> Result<HttpResponse, ApiError> {
     let key = key.required()?;
     let (catalog, user, sku) = (catalog.into_inner(), caller.user_id().0, sku.into_inner());
-    let redeemed = tokio::spawn(async move { catalog.redeem(user, &sku, &key).await })
-        .await
-        .map_err(ApiError::internal)?;
-    let (voucher, replayed) = redeemed?;
+    let (voucher, replayed) =
+        super::to_the_end(async move { catalog.redeem(user, &sku, &key).await }).await?;
     Ok(created_response(&voucher, replayed))
 }
