@@ -1,6 +1,12 @@
 //! The wallet's commands on the bus (`wallet.v1.cmd.*`), for other services: the same
 //! operations as the REST API, answered by one node of the `wallet` queue group with
 //! `Result<Reply, Refusal>` as JSON.
+//!
+//! Each request runs on its own task, so one slow wallet never holds up another, but at
+//! most `wallet.bus_concurrency` at once per node: past that a request is refused at once
+//! with `ledger_unavailable`, which callers already treat as "the wallet is away, retry
+//! later". Refusing beats queueing: a queued request's caller may have given up long before
+//! its turn, and the work would still be done.
 
 use crate::domain::{LedgerError, Owner};
 use crate::service::WalletService;
@@ -10,6 +16,7 @@ use contracts::{Command, Refusal};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 /// The queue group every wallet node answers in.
 const GROUP: &str = "wallet";
@@ -21,7 +28,9 @@ type Handler<C> =
 pub async fn serve(
     bus: DynBus,
     service: WalletService,
+    concurrency: usize,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let slots = Arc::new(Semaphore::new(concurrency));
     let s = service.clone();
     let transfer: Handler<Batch> = Arc::new(move |batch| {
         let s = s.clone();
@@ -83,33 +92,40 @@ pub async fn serve(
         })
     });
     Ok(vec![
-        listen(&bus, transfer).await?,
-        listen(&bus, hold).await?,
-        listen(&bus, post).await?,
-        listen(&bus, void).await?,
-        listen(&bus, balance).await?,
-        listen(&bus, define_asset).await?,
+        listen(&bus, &slots, transfer).await?,
+        listen(&bus, &slots, hold).await?,
+        listen(&bus, &slots, post).await?,
+        listen(&bus, &slots, void).await?,
+        listen(&bus, &slots, balance).await?,
+        listen(&bus, &slots, define_asset).await?,
     ])
 }
 
 async fn listen<C: Command>(
     bus: &DynBus,
+    slots: &Arc<Semaphore>,
     handler: Handler<C>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let mut requests = bus.queue_subscribe(C::SUBJECT, GROUP).await?;
     let bus = bus.clone();
+    let slots = Arc::clone(slots);
     Ok(tokio::spawn(async move {
         while let Some(request) = requests.next().await {
             let bus = bus.clone();
             let handler = handler.clone();
-            // Each request on its own task: one slow wallet never holds up another.
+            let slot = Arc::clone(&slots).try_acquire_owned();
             tokio::spawn(async move {
-                let answer = match request.decode::<C>() {
-                    Ok(command) => handler(command).await.map_err(|error| Refusal {
-                        code: error.code().to_owned(),
-                        message: error.to_string(),
-                    }),
-                    Err(error) => Err(Refusal {
+                let answer = match (slot, request.decode::<C>()) {
+                    (Err(_full), _) => {
+                        metrics::counter!("wallet_bus_refused_total", "reason" => "overloaded")
+                            .increment(1);
+                        Err(refusal(&LedgerError::Unavailable(
+                            "this node has too many wallet commands in flight".into(),
+                        )))
+                    }
+                    // The slot is held until the answer is ready.
+                    (Ok(_slot), Ok(command)) => handler(command).await.map_err(|e| refusal(&e)),
+                    (Ok(_slot), Err(error)) => Err(Refusal {
                         code: "malformed_command".to_owned(),
                         message: error.to_string(),
                     }),
@@ -120,6 +136,13 @@ async fn listen<C: Command>(
             });
         }
     }))
+}
+
+fn refusal(error: &LedgerError) -> Refusal {
+    Refusal {
+        code: error.code().to_owned(),
+        message: error.to_string(),
+    }
 }
 
 async fn reply<T: serde::Serialize>(

@@ -9,9 +9,17 @@ use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
 
-/// The largest amount one leg may move, in minor units: far beyond any real transfer, and
-/// small enough that no sum of them overflows an `i64` total.
+/// The largest amount one leg may move, in minor units: far beyond any real transfer.
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+
+/// The most any of an account's four totals may reach, in minor units (2^60, about 1.15e18).
+/// The ledger refuses a change that would pass it (`limit_exceeded`). The bound is what keeps
+/// the arithmetic exact everywhere: a commit's delta per account stays within it (a batch of
+/// 64 legs of [`MAX_AMOUNT`] would not fit an `i64`), and the database's own sums in the
+/// balance update (a total plus a delta, at most four of them in a flag check) stay below
+/// 2^62. Postgres would raise on an `i64` overflow, but SQLite silently turns an overflowing
+/// integer sum into a float, so the bound must hold before the statement runs.
+pub const MAX_TOTAL: i64 = 1 << 60;
 
 /// The namespace of account ids: an account's id is a UUIDv5 of `owner/asset`, so every
 /// node derives the same id without a lookup and opening an account is idempotent.
@@ -177,6 +185,8 @@ pub struct Totals {
     pub credits_posted: i64,
 }
 
+// Stored totals lie in `0..=MAX_TOTAL` (the ledger refuses anything else), so the
+// differences and sums below cannot overflow.
 impl Totals {
     /// Settled balance (credit-normal: what the owner has).
     pub fn posted(&self) -> i64 {
@@ -188,12 +198,16 @@ impl Totals {
         self.posted() - self.debits_pending
     }
 
-    /// Adds a change.
-    pub fn add(&mut self, delta: &Totals) {
-        self.debits_pending += delta.debits_pending;
-        self.debits_posted += delta.debits_posted;
-        self.credits_pending += delta.credits_pending;
-        self.credits_posted += delta.credits_posted;
+    /// These totals changed by `delta`, or `None` when any of the four would leave
+    /// `-MAX_TOTAL..=MAX_TOTAL` (stored totals are never negative; deltas may be).
+    pub fn checked_add(&self, delta: &Totals) -> Option<Totals> {
+        let sum = |a: i64, b: i64| a.checked_add(b).filter(|sum| sum.abs() <= MAX_TOTAL);
+        Some(Totals {
+            debits_pending: sum(self.debits_pending, delta.debits_pending)?,
+            debits_posted: sum(self.debits_posted, delta.debits_posted)?,
+            credits_pending: sum(self.credits_pending, delta.credits_pending)?,
+            credits_posted: sum(self.credits_posted, delta.credits_posted)?,
+        })
     }
 
     /// Whether these totals obey `flags`.
@@ -306,6 +320,25 @@ mod tests {
             code: "INR".into(),
             scale: 2,
         }
+    }
+
+    #[test]
+    fn totals_add_up_to_the_limit_and_no_further() {
+        let credit = |amount| Totals {
+            credits_posted: amount,
+            ..Totals::default()
+        };
+        let near = credit(MAX_TOTAL - 1);
+        assert_eq!(near.checked_add(&credit(1)), Some(credit(MAX_TOTAL)));
+        assert_eq!(near.checked_add(&credit(2)), None, "past the limit");
+        assert_eq!(near.checked_add(&credit(i64::MAX)), None, "past i64");
+        // A group commit's delta may shrink a pending total, never below -MAX_TOTAL.
+        let release = Totals {
+            debits_pending: -MAX_TOTAL,
+            ..Totals::default()
+        };
+        assert!(Totals::default().checked_add(&release).is_some());
+        assert_eq!(release.checked_add(&release), None);
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! aborts it, and [`Ledger::commit_one`] then runs each request alone, carefully: replays are
 //! answered from the stored rows, and refusals name their reason.
 
-use crate::domain::{AccountInfo, Asset, LedgerError, Totals, flags};
+use crate::domain::{AccountInfo, Asset, LedgerError, MAX_TOTAL, Totals, flags};
 use crate::plan::{Catalog, Planned, Step};
 use crate::store::{self, hold, transfer};
 use contracts::Event;
@@ -212,24 +212,23 @@ impl Ledger {
         Ok(())
     }
 
-    /// The refusal for a request whose `accounts` would break their flags.
+    /// The refusal for a request whose `accounts` would break their flags or pass
+    /// [`MAX_TOTAL`]: an account this request debits ran out of funds; any other (one it
+    /// only credits, or one a post takes past its limit) is at its limit.
     fn refusal(&self, request: &Planned, accounts: &[Uuid]) -> LedgerError {
-        let mut infos = request.steps.iter().flat_map(|step| match step {
-            Step::Move { debit, credit, .. } => vec![debit, credit],
-            Step::Resolve { .. } => Vec::new(),
-        });
         let Some(&account) = accounts.first() else {
             return LedgerError::Unavailable("no account refused".into());
         };
-        match infos.find(|info| info.id == account) {
-            Some(info)
-                if info.owner.is_user()
-                    || info.flags & flags::DEBITS_MUST_NOT_EXCEED_CREDITS != 0 =>
-            {
-                LedgerError::InsufficientFunds(account)
-            }
-            // A post can only take an account past its limit through its credit side.
-            _ => LedgerError::LimitExceeded(account),
+        let debited = request.steps.iter().any(|step| {
+            matches!(step, Step::Move { debit, .. }
+                if debit.id == account
+                    && (debit.owner.is_user()
+                        || debit.flags & flags::DEBITS_MUST_NOT_EXCEED_CREDITS != 0))
+        });
+        if debited {
+            LedgerError::InsufficientFunds(account)
+        } else {
+            LedgerError::LimitExceeded(account)
         }
     }
 
@@ -335,18 +334,31 @@ impl Ledger {
                         let pending = timeout_seconds.is_some();
                         let expires_at = timeout_seconds
                             .map(|seconds| now + chrono::Duration::seconds(i64::from(seconds)));
-                        let d = deltas.entry(debit.id).or_default();
-                        if pending {
-                            d.debits_pending += amount;
+                        let (on_debit, on_credit) = if pending {
+                            (
+                                Totals {
+                                    debits_pending: *amount,
+                                    ..Totals::default()
+                                },
+                                Totals {
+                                    credits_pending: *amount,
+                                    ..Totals::default()
+                                },
+                            )
                         } else {
-                            d.debits_posted += amount;
-                        }
-                        let c = deltas.entry(credit.id).or_default();
-                        if pending {
-                            c.credits_pending += amount;
-                        } else {
-                            c.credits_posted += amount;
-                        }
+                            (
+                                Totals {
+                                    debits_posted: *amount,
+                                    ..Totals::default()
+                                },
+                                Totals {
+                                    credits_posted: *amount,
+                                    ..Totals::default()
+                                },
+                            )
+                        };
+                        shift(&mut deltas, debit.id, &on_debit)?;
+                        shift(&mut deltas, credit.id, &on_credit)?;
                         if let Some(expires_at) = expires_at {
                             new_holds.push(hold::Model {
                                 id: *id,
@@ -400,12 +412,18 @@ impl Ledger {
                             (TransferKind::Post, None) => held.amount,
                             _ => 0,
                         };
-                        let d = deltas.entry(held.debit_account).or_default();
-                        d.debits_pending -= held.amount;
-                        d.debits_posted += posted;
-                        let c = deltas.entry(held.credit_account).or_default();
-                        c.credits_pending -= held.amount;
-                        c.credits_posted += posted;
+                        let on_debit = Totals {
+                            debits_pending: -held.amount,
+                            debits_posted: posted,
+                            ..Totals::default()
+                        };
+                        let on_credit = Totals {
+                            credits_pending: -held.amount,
+                            credits_posted: posted,
+                            ..Totals::default()
+                        };
+                        shift(&mut deltas, held.debit_account, &on_debit)?;
+                        shift(&mut deltas, held.credit_account, &on_credit)?;
                         let record = Row {
                             id: *id,
                             kind: *kind,
@@ -731,8 +749,20 @@ mod postgres {
     }
 }
 
+/// Adds `change` to `account`'s delta in this commit, refusing (`limit_exceeded`) a delta
+/// that would leave the range every total must stay in.
+fn shift(deltas: &mut BTreeMap<Uuid, Totals>, account: Uuid, change: &Totals) -> Result<(), Abort> {
+    let delta = deltas.entry(account).or_default();
+    *delta = delta
+        .checked_add(change)
+        .ok_or(Abort::Invalid(LedgerError::LimitExceeded(account)))?;
+    Ok(())
+}
+
 /// The update both backends run against the deltas `d`: each row changes only if its flags
-/// hold afterwards.
+/// hold afterwards and no total passes [`MAX_TOTAL`]. The bound is written as
+/// `total <= MAX - delta` so that checking it cannot overflow (`|delta| <= MAX_TOTAL`), and
+/// with it every other sum here stays below 2^62.
 const UPDATE_FROM_D: &str = "UPDATE wallet_accounts AS a SET \
      debits_pending = a.debits_pending + d.dpe, \
      debits_posted = a.debits_posted + d.dpo, \
@@ -743,6 +773,8 @@ const UPDATE_FROM_D: &str = "UPDATE wallet_accounts AS a SET \
           OR a.debits_pending + d.dpe + a.debits_posted + d.dpo <= a.credits_posted + d.cpo) \
      AND ((a.flags & {cmned}) = 0 \
           OR a.credits_pending + d.cpe + a.credits_posted + d.cpo <= a.debits_posted + d.dpo) \
+     AND a.debits_pending <= {max} - d.dpe AND a.debits_posted <= {max} - d.dpo \
+     AND a.credits_pending <= {max} - d.cpe AND a.credits_posted <= {max} - d.cpo \
      RETURNING {columns}";
 
 /// [`UPDATE_FROM_D`] with the flag bits filled in, returning `columns`.
@@ -756,6 +788,7 @@ fn update_from_d(columns: &str) -> String {
             "{cmned}",
             &flags::CREDITS_MUST_NOT_EXCEED_DEBITS.to_string(),
         )
+        .replace("{max}", &MAX_TOTAL.to_string())
         .replace("{columns}", columns)
 }
 

@@ -106,7 +106,13 @@ impl Module for Wallet {
         context
             .supervise("wallet-outbox", relay_task, Some(relay_stop))
             .await?;
-        for listener in bus_api::serve(context.bus.clone(), service.clone()).await? {
+        for listener in bus_api::serve(
+            context.bus.clone(),
+            service.clone(),
+            settings.bus_concurrency,
+        )
+        .await?
+        {
             context.supervise("wallet-commands", listener, None).await?;
         }
         let service = actix_web::web::Data::new(service);

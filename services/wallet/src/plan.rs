@@ -97,7 +97,10 @@ impl Planned {
             if let Step::Move { debit, amount, .. } = step
                 && debit.owner == Owner::User(user)
             {
-                *debits.entry(debit.id).or_insert(0) += amount;
+                // Saturating: a sum past i64 is more than any balance, which sends the
+                // request down the path where the database decides.
+                let total = debits.entry(debit.id).or_insert(0_i64);
+                *total = total.saturating_add(*amount);
             }
         }
         debits

@@ -53,6 +53,10 @@ pub struct WalletSettings {
     pub relay_interval_ms: u64,
     /// A wallet actor unused this long is stopped.
     pub idle_timeout_seconds: u64,
+    /// Bus commands one node handles at once; one more is refused at once with
+    /// `ledger_unavailable` (the callers' "try again later"), so a flood of commands
+    /// costs a bounded number of tasks and queued requests instead of growing without end.
+    pub bus_concurrency: usize,
 }
 
 impl Default for WalletSettings {
@@ -65,6 +69,7 @@ impl Default for WalletSettings {
             expiry_concurrency: 16,
             relay_interval_ms: 1000,
             idle_timeout_seconds: 300,
+            bus_concurrency: 1024,
         }
     }
 }
@@ -75,6 +80,10 @@ impl WalletSettings {
         anyhow::ensure!(
             self.expiry_concurrency > 0,
             "wallet.expiry_concurrency must be positive"
+        );
+        anyhow::ensure!(
+            self.bus_concurrency > 0,
+            "wallet.bus_concurrency must be positive"
         );
         for asset in &self.assets {
             anyhow::ensure!(

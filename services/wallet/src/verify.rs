@@ -7,7 +7,7 @@
 //! (double entry: every debit has its credit); no account whose flags forbid it is below
 //! zero; every resolution resolves a hold that existed, once.
 
-use crate::domain::{Totals, flags};
+use crate::domain::{MAX_TOTAL, Totals, flags};
 use crate::store::{account, asset, hold, transfer};
 use contracts::wallet::TransferKind;
 use sea_orm::{
@@ -74,6 +74,10 @@ pub async fn verify(db: &DatabaseConnection) -> Result<Report, DbErr> {
     let mut holds: HashMap<Uuid, (Uuid, Uuid, i64)> = HashMap::new();
     let mut resolved: HashMap<Uuid, Uuid> = HashMap::new();
     let mut after = i64::MIN;
+    // Replay sums are checked: stored amounts are bounded by the writers, but this
+    // trusts nothing the writers keep.
+    let mut overflows = Vec::new();
+    let zero = Totals::default();
     loop {
         let page = transfer::Entity::find()
             .filter(transfer::Column::Seq.gt(after))
@@ -95,21 +99,51 @@ pub async fn verify(db: &DatabaseConnection) -> Result<Report, DbErr> {
                     .problems
                     .push(format!("transfer {} has amount {}", row.id, row.amount));
             }
-            let mut side = |account: Uuid, change: &dyn Fn(&mut Totals)| {
+            let mut side = |account: Uuid, change: Totals| {
                 let entry = computed
                     .entry(account)
                     .or_insert_with(|| (row.asset.clone(), Totals::default()));
-                change(&mut entry.1);
+                match entry.1.checked_add(&change) {
+                    Some(sum) => entry.1 = sum,
+                    None => overflows.push(format!(
+                        "transfer {} takes account {account} past the ledger's limit",
+                        row.id
+                    )),
+                }
             };
             let amount = row.amount;
             match TransferKind::parse(&row.kind) {
                 Some(TransferKind::Transfer) => {
-                    side(row.debit_account, &|t| t.debits_posted += amount);
-                    side(row.credit_account, &|t| t.credits_posted += amount);
+                    side(
+                        row.debit_account,
+                        Totals {
+                            debits_posted: amount,
+                            ..zero
+                        },
+                    );
+                    side(
+                        row.credit_account,
+                        Totals {
+                            credits_posted: amount,
+                            ..zero
+                        },
+                    );
                 }
                 Some(TransferKind::Hold) => {
-                    side(row.debit_account, &|t| t.debits_pending += amount);
-                    side(row.credit_account, &|t| t.credits_pending += amount);
+                    side(
+                        row.debit_account,
+                        Totals {
+                            debits_pending: amount,
+                            ..zero
+                        },
+                    );
+                    side(
+                        row.credit_account,
+                        Totals {
+                            credits_pending: amount,
+                            ..zero
+                        },
+                    );
                     holds.insert(row.id, (row.debit_account, row.credit_account, amount));
                 }
                 Some(kind @ (TransferKind::Post | TransferKind::Void | TransferKind::Expire)) => {
@@ -150,14 +184,22 @@ pub async fn verify(db: &DatabaseConnection) -> Result<Report, DbErr> {
                             .problems
                             .push(format!("post {} exceeds hold {pending}", row.id));
                     }
-                    side(debit, &|t| {
-                        t.debits_pending -= held;
-                        t.debits_posted += posted;
-                    });
-                    side(credit, &|t| {
-                        t.credits_pending -= held;
-                        t.credits_posted += posted;
-                    });
+                    side(
+                        debit,
+                        Totals {
+                            debits_pending: -held,
+                            debits_posted: posted,
+                            ..zero
+                        },
+                    );
+                    side(
+                        credit,
+                        Totals {
+                            credits_pending: -held,
+                            credits_posted: posted,
+                            ..zero
+                        },
+                    );
                 }
                 None => report
                     .problems
@@ -168,6 +210,8 @@ pub async fn verify(db: &DatabaseConnection) -> Result<Report, DbErr> {
             break;
         }
     }
+
+    report.problems.append(&mut overflows);
 
     // The open-holds table must list exactly the unresolved holds.
     let open = hold::Entity::find().all(db).await?;
@@ -202,6 +246,21 @@ pub async fn verify(db: &DatabaseConnection) -> Result<Report, DbErr> {
                 row.asset,
                 row.totals(),
                 expected
+            ));
+        }
+        let stored = row.totals();
+        if [
+            stored.debits_pending,
+            stored.debits_posted,
+            stored.credits_pending,
+            stored.credits_posted,
+        ]
+        .iter()
+        .any(|total| !(0..=MAX_TOTAL).contains(total))
+        {
+            report.problems.push(format!(
+                "account {} ({} {}) has a total outside 0..={MAX_TOTAL}: {stored:?}",
+                row.id, row.owner, row.asset
             ));
         }
         if !expected.allowed_by(row.flags) {

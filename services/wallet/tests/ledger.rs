@@ -850,3 +850,151 @@ async fn verification_names_a_tampered_balance() {
     assert!(text.contains(&format!("user:{asha}")), "{text}");
     assert!(text.contains("COIN does not sum to zero"), "{text}");
 }
+
+/// Totals stop at the ledger's limit (2^60 minor units) instead of overflowing. Credits of
+/// the largest amount, 64 legs a batch, would pass `i64::MAX` by the 145th batch (SQLite then
+/// silently stores a float, Postgres fails the statement): the ledger refuses the batch
+/// that would pass the limit with `limit_exceeded`, long before that, changes nothing for it,
+/// and every balance stays exact.
+#[tokio::test]
+async fn totals_stop_at_the_ledger_limit_and_nothing_overflows() {
+    let w = Wallet::new().await;
+    let (asha, ravi) = (user(), user());
+    let most: i64 = 1_000_000_000_000_000; // MAX_AMOUNT: the largest leg
+    let batch = |to: Uuid| -> Vec<Value> {
+        (0..64)
+            .map(|_| {
+                transfer(
+                    "system:issuance",
+                    &format!("user:{to}"),
+                    "COIN",
+                    &most.to_string(),
+                )
+            })
+            .collect()
+    };
+    let mut credited: i64 = 0;
+    let mut refusal = None;
+    for _ in 0..150 {
+        let before = w.rows().await;
+        let (status, body) = w.batch(batch(asha)).await;
+        if status == StatusCode::CREATED {
+            credited += 64 * most;
+            continue;
+        }
+        assert_eq!(w.rows().await, before, "a refused batch writes nothing");
+        refusal = Some((status, body));
+        break;
+    }
+    let (status, body) = refusal.expect("the ledger refuses before any total overflows");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "limit_exceeded", "{body}");
+    assert_eq!(
+        credited,
+        18 * 64 * most,
+        "18 batches fit under 2^60, the 19th does not"
+    );
+    assert_eq!(
+        w.balance(asha, "COIN").await,
+        triple(&credited.to_string(), "0", &credited.to_string()),
+        "the balance is exact"
+    );
+
+    // One more leg would still pass the limit, on asha's credits and on issuance's debits.
+    for to in [asha, ravi] {
+        let (status, body) = w
+            .batch(vec![transfer(
+                "system:issuance",
+                &format!("user:{to}"),
+                "COIN",
+                &most.to_string(),
+            )])
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["code"], "limit_exceeded", "{body}");
+    }
+    // What fits still moves exactly.
+    w.ok(vec![transfer(
+        &format!("user:{asha}"),
+        &format!("user:{ravi}"),
+        "COIN",
+        "999999999999999",
+    )])
+    .await;
+    assert_eq!(
+        w.balance(ravi, "COIN").await,
+        triple("999999999999999", "0", "999999999999999")
+    );
+    w.verify().await;
+}
+
+/// A node takes at most `wallet.bus_concurrency` bus commands at once: a burst beyond it is
+/// refused at once with `ledger_unavailable` (the callers' "retry later") and changes
+/// nothing, instead of spawning a task per request without end; every request is answered.
+#[tokio::test]
+async fn a_burst_of_bus_commands_past_the_bound_is_refused_and_changes_nothing() {
+    use contracts::wallet::{Batch, Leg, Receipt, TransferLeg};
+    // The in-process bus, as in the test above: its queue group is this node's alone.
+    let app = TestApp::spawn_with(
+        vec![Arc::new(jobs::JobsModule), Arc::new(wallet::Wallet)],
+        |figment| {
+            figment
+                .merge(("bus.nats_url", Option::<String>::None))
+                .merge(("wallet.bus_concurrency", 2))
+        },
+    )
+    .await
+    .unwrap();
+    let w = Wallet::on(app);
+    let bus = w.app.node().bus().clone();
+    let asha = user();
+    let mint = |id: Uuid| Batch {
+        legs: vec![Leg::Transfer(TransferLeg {
+            id,
+            debit: "system:issuance".into(),
+            credit: format!("user:{asha}"),
+            asset: "COIN".into(),
+            amount: "1".into(),
+            memo: None,
+        })],
+    };
+    let send = |batch: Batch| {
+        let bus = bus.clone();
+        async move {
+            let request =
+                bus::Message::json(<Batch as contracts::Command>::SUBJECT, &batch).unwrap();
+            let reply = bus.request(request, Duration::from_secs(10)).await.unwrap();
+            let answer: Result<Receipt, contracts::Refusal> = reply.decode().unwrap();
+            (batch, answer)
+        }
+    };
+    let ids: Vec<Uuid> = (0..64).map(|_| Uuid::now_v7()).collect();
+    let answers = futures::future::join_all(ids.iter().map(|id| send(mint(*id)))).await;
+    let mut refused = Vec::new();
+    for (batch, answer) in answers {
+        match answer {
+            Ok(_) => {}
+            Err(refusal) => {
+                assert_eq!(refusal.code, "ledger_unavailable", "{}", refusal.message);
+                refused.push(batch);
+            }
+        }
+    }
+    assert!(
+        !refused.is_empty(),
+        "64 at once past a bound of 2: some refused"
+    );
+    let landed = 64 - refused.len();
+    assert_eq!(
+        w.balance(asha, "COIN").await.0,
+        landed.to_string(),
+        "a refused command moved nothing"
+    );
+    // Sent again one at a time, each refused command lands once.
+    for batch in refused {
+        let (_, answer) = send(batch).await;
+        answer.unwrap();
+    }
+    assert_eq!(w.balance(asha, "COIN").await.0, "64");
+    w.verify().await;
+}
