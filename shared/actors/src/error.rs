@@ -4,8 +4,9 @@
 /// Everything talking to a keyed actor can fail with.
 ///
 /// The variants are deliberately few and carry strings rather than foreign error types:
-/// callers branch on them (the web layer maps `Unavailable` to 503, `Timeout` to 504,
-/// `Failed` to 500) and only log the text. `Clone` lets one failed spawn answer every
+/// callers branch on them (the web layer maps `Unavailable`, `Overloaded` and
+/// `CircuitOpen` to 503, the last two with a `Retry-After`, `Timeout` to 504, `Failed` to
+/// 500) and only log the text. `Clone` lets one failed spawn answer every
 /// caller that was waiting for it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ActorError {
@@ -18,6 +19,21 @@ pub enum ActorError {
     /// or it gave up restarting and escalated to its parent.
     #[error("actor unavailable")]
     Unavailable,
+
+    /// The key's mailbox already holds `RegistryConfig::mailbox_capacity` messages: the
+    /// request was refused at once and never queued, so it certainly took no effect.
+    /// Retry shortly.
+    #[error("actor overloaded")]
+    Overloaded,
+
+    /// The key crashed in a loop and its circuit is open: nothing is delivered to it until
+    /// `retry_after` has passed, after which the next request tries it again. The request
+    /// was not delivered, so it took no effect. Other keys are not affected.
+    #[error("actor circuit open; retry after {retry_after:?}")]
+    CircuitOpen {
+        /// How long until the key is tried again.
+        retry_after: std::time::Duration,
+    },
 
     /// The operation failed. Returned by `init` or `handle` (which crashes the actor), or
     /// seen by a caller whose request was in flight when the actor crashed; in that case

@@ -3,12 +3,16 @@
 //!
 //! Invariant it enforces: one owner per piece of mutable state. Each keyed actor is
 //! spawned on demand under its service's supervisor, stopped when idle, and restarted
-//! (with backoff and an intensity limit, as in OTP) when it crashes. Nothing else may
-//! mutate that state, and callers only reach it through a [`Handle`] whose methods are
-//! bounded by a timeout and return `Result`.
+//! (with backoff and an intensity limit, as in OTP) when it crashes; a key that crashes
+//! past that limit is refused for a while (its circuit opens), never the whole registry.
+//! Nothing else may mutate that state, and callers only reach it through a [`Handle`]
+//! whose methods are bounded by a timeout, carry that deadline to the actor (which drops
+//! what expired unhandled), meet a bounded mailbox, and return `Result`.
 //!
 //! - [`restart`]: the pure restart-or-escalate bookkeeping ([`RestartPolicy`],
-//!   [`RestartTracker`], [`Decision`]).
+//!   [`RestartTracker`], [`Decision`]), OTP's intensity; also used by the jobs runner.
+//! - [`circuit`]: the pure circuit breaker per key built on it ([`Circuit`],
+//!   [`CircuitPolicy`], [`Verdict`]).
 //! - [`Keyed`]: what a service implements (`init` the state, `handle` one message).
 //! - [`Registry`]: the supervisor of one kind of keyed actor, with its tree and policy in
 //!   the [`registry`] module docs.
@@ -57,13 +61,15 @@
 //! # }
 //! ```
 
+pub mod circuit;
 mod error;
 mod keyed;
 pub mod registry;
 pub mod restart;
 
+pub use circuit::{Circuit, CircuitPolicy, Verdict};
 pub use error::ActorError;
-pub use keyed::Keyed;
+pub use keyed::{Keyed, deadline};
 pub use registry::{Handle, Registry, RegistryConfig};
 pub use restart::{Decision, RestartPolicy, RestartTracker};
 

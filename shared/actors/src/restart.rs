@@ -8,6 +8,10 @@
 //! exponential backoff in the number of failures still inside the window, so a child that
 //! crashes once in a blue moon comes back after `backoff_initial`, and one in a crash loop
 //! backs off `initial, 2*initial, 4*initial, ...` up to `backoff_max` before it escalates.
+//!
+//! What "escalate" means is the user's call: the jobs runner fails its queue supervisor;
+//! the keyed registry opens the key's circuit instead ([`crate::circuit`]), so that one
+//! key never takes its registry down.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

@@ -1,5 +1,5 @@
 //! The keyed registry against real ractor actors: spawn on demand, crash and restart,
-//! escalation, passivation, timeouts, shutdown.
+//! circuits per key, passivation, timeouts, deadlines, bounded mailboxes, shutdown.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -146,8 +146,41 @@ impl Actor for Parent {
     }
 }
 
+/// Every failure the parent has seen from `registry_id` so far, without waiting.
+fn failures_seen(
+    events: &mut mpsc::UnboundedReceiver<(String, bool)>,
+    registry_id: &str,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    while let Ok((event, failed)) = events.try_recv() {
+        if failed && event.starts_with(registry_id) {
+            failures.push(event);
+        }
+    }
+    failures
+}
+
+/// Poll `registry.get(key)` until it answers something other than `CircuitOpen`.
+async fn until_circuit_closes(
+    registry: &Registry<Counters>,
+    key: &str,
+) -> Result<actors::Handle<Counters>, ActorError> {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match registry.get(key.into()).await {
+                Err(ActorError::CircuitOpen { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the circuit let a request through")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_loop_past_the_intensity_limit_escalates_to_the_parent() {
+async fn a_crash_loop_opens_that_keys_circuit_and_never_fails_the_registry() {
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let (parent, _parent_join) = Actor::spawn(None, Parent, events_tx).await.unwrap();
     let behaviour = Arc::new(Counters::default());
@@ -158,22 +191,30 @@ async fn crash_loop_past_the_intensity_limit_escalates_to_the_parent() {
         backoff_initial: Duration::from_millis(1),
         backoff_max: Duration::from_millis(10),
     };
+    let open_initial = cfg.circuit.open_initial;
     let registry = Registry::spawn(
-        "escalating",
+        "crash-loop",
         Arc::clone(&behaviour),
         cfg,
         Some(parent.get_cell()),
     )
     .await
     .unwrap();
-    let registry_id = registry.cell().get_id();
+    let registry_id = registry.cell().get_id().to_string();
 
-    // An unrelated key that is healthy: it goes down with the registry.
+    // An unrelated key that is healthy: it must keep answering throughout.
     let bystander = registry.get("other".into()).await.unwrap();
-    bystander.call(|reply| Msg::Ping { reply }).await.unwrap();
+    assert_eq!(
+        bystander.call(|reply| Msg::Add { by: 1, reply }).await,
+        Ok(1)
+    );
 
     let handle = registry.get("loop".into()).await.unwrap();
-    // Two crashes are tolerated (restarted) ...
+    handle
+        .call(|reply| Msg::Add { by: 10, reply })
+        .await
+        .unwrap();
+    // Two crashes are restarted as before ...
     for incarnation in 1..=2 {
         handle.call(|reply| Msg::Ping { reply }).await.unwrap();
         assert!(handle.call(|reply| Msg::Panic { reply }).await.is_err());
@@ -182,44 +223,129 @@ async fn crash_loop_past_the_intensity_limit_escalates_to_the_parent() {
         })
         .await;
     }
-    // ... the third within the window escalates.
+    // ... the third within the window opens the key's circuit.
     handle.call(|reply| Msg::Ping { reply }).await.unwrap();
     assert!(handle.call(|reply| Msg::Fail { reply }).await.is_err());
-
-    let failure = tokio::time::timeout(WAIT, async {
+    let refused = tokio::time::timeout(WAIT, async {
         loop {
-            let (event, failed) = events.recv().await.expect("parent alive");
-            if failed && event.starts_with(&registry_id.to_string()) {
-                return event;
+            match handle.call(|reply| Msg::Ping { reply }).await {
+                Err(ActorError::CircuitOpen { retry_after }) => return retry_after,
+                // The crash has not been processed yet (the handle still reached the
+                // dead actor, or waited for a restart that is no longer coming).
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
             }
         }
     })
     .await
-    .expect("the parent saw the registry fail");
-    assert!(failure.contains("loop"), "{failure}");
-
-    // The registry is gone: its keys are unavailable, not hanging.
-    assert!(!registry.is_running());
-    assert_eq!(
-        bystander.call(|reply| Msg::Ping { reply }).await,
-        Err(ActorError::Unavailable)
+    .expect("the key answers CircuitOpen");
+    assert!(
+        !refused.is_zero() && refused <= open_initial,
+        "retry_after {refused:?} within the open period {open_initial:?}"
     );
     assert!(matches!(
-        registry.get("new".into()).await,
-        Err(ActorError::Unavailable)
+        registry.get("loop".into()).await,
+        Err(ActorError::CircuitOpen { .. })
     ));
-    assert_eq!(registry.len(), 0);
-    assert_eq!(behaviour.inits("loop"), 3, "no restart after escalating");
+
+    // The registry and every other key carry on.
+    assert!(registry.is_running());
+    assert_eq!(
+        bystander.call(|reply| Msg::Add { by: 1, reply }).await,
+        Ok(2)
+    );
+    assert_eq!(
+        registry
+            .call("new".into(), |reply| Msg::Add { by: 3, reply })
+            .await,
+        Ok(3)
+    );
+    assert_eq!(behaviour.inits("loop"), 3, "no restart while open");
+
+    // Still broken when the window ends: the probe's init fails, and the circuit reopens
+    // for longer than the first time.
+    behaviour.broken.lock().unwrap().push("loop".into());
+    let reopened = tokio::time::timeout(WAIT, async {
+        loop {
+            match registry.get("loop".into()).await {
+                Err(ActorError::CircuitOpen { retry_after }) if retry_after > open_initial => {
+                    return retry_after;
+                }
+                Err(ActorError::CircuitOpen { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                other => panic!("a broken key must stay refused, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the failed probe reopened the circuit for longer");
+    assert!(reopened <= open_initial * 2, "{reopened:?}");
+
+    // Fixed: after the window the next request goes through, state rebuilt by init.
+    behaviour.broken.lock().unwrap().clear();
+    let back = until_circuit_closes(&registry, "loop").await.unwrap();
+    assert_eq!(back.call(|reply| Msg::Get { reply }).await, Ok((10, 4)));
+    // The old handle works again too.
+    assert_eq!(handle.call(|reply| Msg::Add { by: 1, reply }).await, Ok(11));
+
+    assert!(registry.is_running());
+    assert_eq!(
+        failures_seen(&mut events, &registry_id),
+        Vec::<String>::new()
+    );
+    registry.stop().await;
     parent.stop(None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn init_failure_during_restarts_counts_towards_escalation() {
+async fn a_closed_circuit_starts_from_a_clean_history() {
+    let mut cfg = config();
+    cfg.restart.max_restarts = 0;
+    let (registry, db) = registry(cfg).await;
+    let handle = registry.get("k".into()).await.unwrap();
+    assert!(handle.call(|reply| Msg::Fail { reply }).await.is_err());
+    // Open at once (no restarts allowed) ...
+    let open = tokio::time::timeout(WAIT, async {
+        loop {
+            match registry.get("k".into()).await {
+                Err(ActorError::CircuitOpen { .. }) => return,
+                // The dying actor may still look alive for a moment.
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    })
+    .await;
+    assert!(open.is_ok(), "the circuit opened");
+    // ... then the probe succeeds and closes it.
+    let back = until_circuit_closes(&registry, "k").await.unwrap();
+    assert_eq!(back.call(|reply| Msg::Ping { reply }).await, Ok(()));
+    // The next crash opens again at the initial period, not a doubled one.
+    assert!(back.call(|reply| Msg::Fail { reply }).await.is_err());
+    let refused = tokio::time::timeout(WAIT, async {
+        loop {
+            match registry.get("k".into()).await {
+                Err(ActorError::CircuitOpen { retry_after }) => return retry_after,
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(refused <= config().circuit.open_initial, "{refused:?}");
+    assert_eq!(db.inits("k"), 2);
+    registry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_failures_during_restarts_open_the_circuit_without_further_calls() {
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let (parent, _parent_join) = Actor::spawn(None, Parent, events_tx).await.unwrap();
     let behaviour = Arc::new(Counters::default());
     let mut cfg = config();
     cfg.restart.max_restarts = 3;
+    // Long enough that the polling below surely sees it open.
+    cfg.circuit.open_initial = Duration::from_secs(30);
+    cfg.circuit.open_max = Duration::from_secs(30);
     let registry = Registry::spawn(
         "init-loop",
         Arc::clone(&behaviour),
@@ -228,22 +354,31 @@ async fn init_failure_during_restarts_counts_towards_escalation() {
     )
     .await
     .unwrap();
+    let registry_id = registry.cell().get_id().to_string();
     let handle = registry.get("k".into()).await.unwrap();
     handle.call(|reply| Msg::Ping { reply }).await.unwrap();
     // From now on every init of "k" fails: one crash, then restarts that cannot succeed.
     behaviour.broken.lock().unwrap().push("k".into());
     assert!(handle.call(|reply| Msg::Fail { reply }).await.is_err());
-    let registry_id = registry.cell().get_id().to_string();
-    tokio::time::timeout(WAIT, async {
+    // The eager restarts fail by themselves until the circuit opens; a caller arriving
+    // meanwhile waits for that and is refused, not left to time out.
+    let answered = tokio::time::timeout(WAIT, async {
         loop {
-            let (event, failed) = events.recv().await.expect("parent alive");
-            if failed && event.starts_with(&registry_id) {
-                return;
+            match registry.get("k".into()).await {
+                Err(ActorError::CircuitOpen { retry_after }) => return retry_after,
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
             }
         }
     })
     .await
-    .expect("escalated without any further call");
+    .expect("the circuit opened");
+    assert!(answered > Duration::from_secs(20), "{answered:?}");
+    assert!(registry.is_running());
+    assert_eq!(
+        failures_seen(&mut events, &registry_id),
+        Vec::<String>::new()
+    );
+    registry.stop().await;
     parent.stop(None);
 }
 
@@ -420,4 +555,103 @@ async fn config_defaults_are_sane() {
         ..cfg
     };
     assert_eq!(zero.effective_sweep_interval(), Duration::from_millis(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_caller_gave_up_while_queued_is_not_handled() {
+    let mut cfg = config();
+    cfg.call_timeout = Duration::from_millis(100);
+    let (registry, db) = registry(cfg).await;
+    let handle = registry.get("k".into()).await.unwrap();
+    let gate = Arc::new(Notify::new());
+    // A slow message holds the actor past the next caller's deadline ...
+    let slow = handle
+        .call(|reply| Msg::Block {
+            gate: Arc::clone(&gate),
+            reply,
+        })
+        .await;
+    assert_eq!(slow, Err(ActorError::Timeout));
+    // ... so this one waits in the mailbox until its caller gives up.
+    assert_eq!(
+        handle.call(|reply| Msg::Add { by: 1, reply }).await,
+        Err(ActorError::Timeout)
+    );
+    gate.notify_one();
+    // The actor moves on: the abandoned Add is skipped, not applied behind the caller's
+    // back.
+    assert_eq!(handle.call(|reply| Msg::Get { reply }).await, Ok((0, 1)));
+    assert_eq!(db.db.lock().unwrap().get("k"), None, "nothing was written");
+    registry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_sees_its_callers_deadline() {
+    let (registry, _db) = registry(config()).await;
+    let handle = registry.get("k".into()).await.unwrap();
+    let before = tokio::time::Instant::now();
+    let seen = handle.call(|reply| Msg::Deadline { reply }).await.unwrap();
+    let deadline = seen.expect("a call carries its deadline");
+    assert!(
+        deadline > before && deadline <= before + config().call_timeout + Duration::from_millis(50)
+    );
+    registry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_mailbox_answers_overloaded_at_once_and_keeps_what_it_accepted() {
+    let mut cfg = config();
+    cfg.mailbox_capacity = 2;
+    let (registry, _db) = registry(cfg).await;
+    let handle = registry.get("busy".into()).await.unwrap();
+    let entered = Arc::new(Notify::new());
+    let gate = Arc::new(Notify::new());
+    let held = tokio::spawn({
+        let handle = handle.clone();
+        let (entered, gate) = (Arc::clone(&entered), Arc::clone(&gate));
+        async move {
+            handle
+                .call(|reply| Msg::Hold {
+                    entered,
+                    gate,
+                    reply,
+                })
+                .await
+        }
+    });
+    tokio::time::timeout(WAIT, entered.notified())
+        .await
+        .expect("the actor is busy");
+    // Two fit in the mailbox behind the busy handler ...
+    for _ in 0..2 {
+        let (tx, _rx) = tokio::sync::oneshot::channel();
+        handle
+            .cast(Msg::Add {
+                by: 1,
+                reply: tx.into(),
+            })
+            .await
+            .unwrap();
+    }
+    // ... the third is refused at once, by a call and by a cast alike.
+    assert_eq!(
+        handle.call(|reply| Msg::Add { by: 1, reply }).await,
+        Err(ActorError::Overloaded)
+    );
+    let (tx, _rx) = tokio::sync::oneshot::channel();
+    assert_eq!(
+        handle
+            .cast(Msg::Add {
+                by: 1,
+                reply: tx.into()
+            })
+            .await,
+        Err(ActorError::Overloaded)
+    );
+    assert!(!held.is_finished(), "the actor was still busy");
+    gate.notify_one();
+    assert_eq!(held.await.unwrap(), Ok(()));
+    // It handled exactly what it accepted, and takes new work again.
+    assert_eq!(handle.call(|reply| Msg::Add { by: 0, reply }).await, Ok(2));
+    registry.stop().await;
 }

@@ -7,10 +7,12 @@
 //! └── ...
 //! ```
 //!
-//! Policy: each service supervisor restarts its own children (see `actors`). A failure
-//! that reaches the root has exhausted those restarts, so the node cannot heal itself: the
-//! root reports it, and the node shuts down cleanly to be restarted by its orchestrator,
-//! as an OTP node does when its top supervisor gives up.
+//! Policy: each service supervisor restarts its own children (see `actors`), and a key in
+//! a crash loop only has its own circuit opened there; it never reaches this actor. A
+//! failure that reaches the root is a service supervisor (or background loop) failing in
+//! itself, so the node cannot heal itself: the root reports it, and the node shuts down
+//! cleanly to be restarted by its orchestrator, as an OTP node does when its top
+//! supervisor gives up.
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::mpsc::UnboundedSender;

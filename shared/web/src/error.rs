@@ -178,19 +178,56 @@ impl ResponseError for ApiError {
 }
 
 impl From<actors::ActorError> for ApiError {
-    /// A dead mailbox is 503, a call that timed out 504, a crash mid-call 500 (the request may
-    /// or may not have taken effect; the caller retries with the same idempotency key).
+    /// A dead mailbox is 503 `unavailable`, a call that timed out 504, a crash mid-call 500
+    /// (the request may or may not have taken effect; the caller retries with the same
+    /// idempotency key).
+    ///
+    /// The two refusals are 503 with a `Retry-After` (whole seconds, at least 1), and in
+    /// both the request never reached the actor, so a retry is always safe:
+    /// - a full mailbox is `overloaded`, `Retry-After: 1`: its own code, because the
+    ///   client's remedy differs (slow down, spread its load) and operators alert on it
+    ///   apart from outages;
+    /// - a key whose circuit is open (it crashed in a loop) is `unavailable` with the time
+    ///   left until it is tried again. Not a code of its own: for the client it is exactly
+    ///   "this is down, come back after `Retry-After`", which `unavailable` already means
+    ///   on every route; the detail says why, and the crash is the operators' business
+    ///   (logged and counted by the actors crate).
     fn from(error: actors::ActorError) -> Self {
         match error {
             actors::ActorError::Unavailable => {
                 ApiError::unavailable("the actor serving this request is unavailable; retry")
             }
+            actors::ActorError::Overloaded => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "too many requests are waiting for this resource; retry after Retry-After",
+            )
+            .with_header(header::RETRY_AFTER, "1"),
+            actors::ActorError::CircuitOpen { retry_after } => ApiError::unavailable(
+                "this resource keeps failing and is paused; retry after Retry-After",
+            )
+            .with_header(
+                header::RETRY_AFTER,
+                retry_after_seconds(retry_after).to_string(),
+            ),
             actors::ActorError::Timeout => {
                 ApiError::timeout("the actor serving this request did not answer in time")
             }
             actors::ActorError::Failed(reason) => ApiError::internal(reason),
         }
     }
+}
+
+/// `Retry-After` in whole seconds: rounded up (retrying early only meets the same
+/// refusal) and at least 1 (0 would invite a hot retry loop).
+fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    let whole = wait.as_secs();
+    let seconds = if wait.subsec_nanos() > 0 {
+        whole.saturating_add(1)
+    } else {
+        whole
+    };
+    seconds.max(1)
 }
 
 /// The stable code for a bare status (used where actix itself rejects a request).
@@ -243,6 +280,60 @@ mod tests {
         assert_eq!(status(actors::ActorError::Unavailable), 503);
         assert_eq!(status(actors::ActorError::Timeout), 504);
         assert_eq!(status(actors::ActorError::failed("boom")), 500);
+    }
+
+    #[actix_web::test]
+    async fn actor_errors_render_status_code_and_retry_after() {
+        use std::time::Duration;
+        let cases = [
+            (actors::ActorError::Unavailable, 503, "unavailable", None),
+            (actors::ActorError::Overloaded, 503, "overloaded", Some("1")),
+            (
+                actors::ActorError::CircuitOpen {
+                    retry_after: Duration::from_millis(1500),
+                },
+                503,
+                "unavailable",
+                Some("2"),
+            ),
+            (
+                actors::ActorError::CircuitOpen {
+                    retry_after: Duration::from_secs(300),
+                },
+                503,
+                "unavailable",
+                Some("300"),
+            ),
+            // Never "retry after 0 s": that invites a hot loop against an open circuit.
+            (
+                actors::ActorError::CircuitOpen {
+                    retry_after: Duration::ZERO,
+                },
+                503,
+                "unavailable",
+                Some("1"),
+            ),
+            (actors::ActorError::Timeout, 504, "timeout", None),
+            (actors::ActorError::failed("boom"), 500, "internal", None),
+        ];
+        for (error, status, code, retry_after) in cases {
+            let shown = format!("{error:?}");
+            let response = ApiError::from(error).error_response();
+            assert_eq!(response.status().as_u16(), status, "{shown}");
+            assert_eq!(
+                response
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .map(|value| value.to_str().unwrap().to_owned())
+                    .as_deref(),
+                retry_after,
+                "{shown}"
+            );
+            let body = to_bytes(response.into_body()).await.unwrap();
+            let problem: Problem = serde_json::from_slice(&body).unwrap();
+            assert_eq!(problem.code, code, "{shown}");
+            assert_eq!(problem.status, status);
+        }
     }
 
     #[actix_web::test]

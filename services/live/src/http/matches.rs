@@ -110,7 +110,7 @@ pub async fn list(service: Data<LiveService>) -> Result<HttpResponse, ApiError> 
     responses(
         (status = 200, description = "The scorecard", body = MatchView),
         (status = 404, description = "`match_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable` (with `Retry-After` when the match's room is paused after failing repeatedly) or `overloaded` (too many requests are waiting for this match; `Retry-After: 1`)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "`timeout`", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -143,7 +143,7 @@ pub async fn get(service: Data<LiveService>, id: Path<Uuid>) -> Result<HttpRespo
         (status = 404, description = "`match_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`seq_mismatch`: the match is not at the `If-Match` seq; `idempotency_key_reused`: the key came with a different event; `concurrent_write`: another scorer's event was recorded first", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The match rules' code (`not_started`, `already_started`, `match_over`, `no_innings`, `innings_closed`, `innings_in_progress`, `unknown_team`, `invalid_innings`, `unknown_player`, `wrong_batter`, `too_many_wickets`, `invalid_runs`, `invalid_extras`, `invalid_wicket`, `invalid_target`, `invalid_close`, `nothing_to_undo`, `unknown_ball`, `amend_conflict`) or `invalid_body`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable` (with `Retry-After` when the match's room is paused after failing repeatedly) or `overloaded` (too many requests are waiting for this match; `Retry-After: 1`)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "`timeout`: the event may still be recorded; check the scorecard", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -177,7 +177,7 @@ pub async fn submit(
         (status = 404, description = "`match_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`seq_mismatch`, `idempotency_key_reused` or `concurrent_write`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`nothing_to_undo`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable` (with `Retry-After` when the match's room is paused after failing repeatedly) or `overloaded` (too many requests are waiting for this match; `Retry-After: 1`)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "`timeout`", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -77,6 +77,10 @@ impl From<LiveError> for ApiError {
                 ApiError::unavailable("the match room is unavailable; retry")
             }
             LiveError::Actor(ActorError::Failed(cause)) => ApiError::internal(cause),
+            // Refused before reaching the room: the shared mapping, with its Retry-After.
+            LiveError::Actor(
+                refused @ (ActorError::Overloaded | ActorError::CircuitOpen { .. }),
+            ) => ApiError::from(refused),
         }
     }
 }

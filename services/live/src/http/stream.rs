@@ -45,7 +45,7 @@ use web::{ApiError, Problem};
     responses(
         (status = 200, description = "An SSE stream", body = String, content_type = "text/event-stream"),
         (status = 404, description = "`match_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable` (with `Retry-After` when the match's room is paused after failing repeatedly) or `overloaded` (too many requests are waiting for this match; `Retry-After: 1`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/live/matches/{id}/stream")]

@@ -14,6 +14,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use ractor::{ActorId, ActorRef, ActorStatus};
 
 use crate::Keyed;
+use crate::keyed::{Envelope, Mailbox};
 
 /// Shards of the directory. Readers on different keys rarely share a lock; a power of two
 /// so the shard is a mask of the hash.
@@ -21,7 +22,9 @@ const SHARDS: usize = 16;
 
 /// One live keyed actor, shared by the directory, the supervisor and every handle on it.
 pub(crate) struct Entry<K: Keyed> {
-    pub(crate) actor: ActorRef<K::Msg>,
+    pub(crate) actor: ActorRef<Envelope<K::Msg>>,
+    /// Queue length and first success, shared with the actor itself.
+    pub(crate) mailbox: Arc<Mailbox>,
     /// Milliseconds since the registry's epoch at which a handle last used the actor.
     /// One atomic per actor is what keeps passivation cheap: no timer per actor, the
     /// registry's single sweeper compares stamps.
@@ -29,9 +32,14 @@ pub(crate) struct Entry<K: Keyed> {
 }
 
 impl<K: Keyed> Entry<K> {
-    pub(crate) fn new(actor: ActorRef<K::Msg>, now_ms: u64) -> Self {
+    pub(crate) fn new(
+        actor: ActorRef<Envelope<K::Msg>>,
+        mailbox: Arc<Mailbox>,
+        now_ms: u64,
+    ) -> Self {
         Self {
             actor,
+            mailbox,
             last_used_ms: AtomicU64::new(now_ms),
         }
     }

@@ -1,6 +1,6 @@
 //! The keyed registry: "one actor per key", spawned on demand, passivated when idle,
-//! restarted when it crashes. One registry per kind of key per service (the wallets, the
-//! order book markets, the match rooms).
+//! restarted when it crashes, cut off for a while when it crashes in a loop. One registry
+//! per kind of key per service (the wallets, the order book markets, the match rooms).
 //!
 //! # Tree
 //!
@@ -28,16 +28,45 @@
 //!   bounded by the call timeout. A supervised restart whose `init` fails counts as one
 //!   more crash. The restart is eager (it does not wait for the next caller), as for an
 //!   OTP permanent child: a live match room should come back even if nobody asks.
-//! - **Escalate**: a key that crashes more than `max_restarts` times within `within`
-//!   fails the registry supervisor itself; ractor kills its children and reports
-//!   `ActorFailed` to the parent, which decides (restart the service, or escalate
-//!   further), as in OTP.
+//! - **Circuit per key**: a key that crashes more than `max_restarts` times within
+//!   `within` is not restarted again; its circuit opens ([`CircuitPolicy`]). For
+//!   `open_initial` every `get` or call for that key answers [`ActorError::CircuitOpen`] at
+//!   once, with the time left (`retry_after`), and callers waiting for its restart get the
+//!   same. After that, the next `get` tries the key again (half-open): if the probe fails
+//!   (its `init`, or a crash before it has handled one message successfully) the circuit
+//!   reopens for twice as long, up to `open_max`; once it handles a message, the circuit
+//!   closes and the key starts from a clean history. Every other key keeps working
+//!   throughout. Each opening is counted (`actor_circuit_open_total{registry}`, and the
+//!   gauge `actor_circuits_open{registry}`) and logged at error level with the registry,
+//!   the key, the last crash's reason and `retry_after_ms`. The probe is lazy (the next
+//!   caller, not a timer): a broken key nobody asks for costs nothing.
+//! - **No escalation by a key.** This used to escalate (fail the registry, and so the
+//!   node: the root supervisor stops it). It was the wrong blast radius: one key's bad
+//!   data or one racing write path took every healthy wallet, market and room of the node
+//!   down, and the node came back to the same data and looped again. Restarting the
+//!   registry or the node does not cure what a key's own crash loop is about; cutting
+//!   that key off does, without touching the others, and the probe notices when the cause
+//!   is gone. What still escalates is a failure of the registry supervisor itself (a panic
+//!   in its own bookkeeping, a bug of this crate): then nothing it tracks can be trusted,
+//!   ractor reports `ActorFailed` to the parent, and the root supervisor stops the node,
+//!   as in OTP.
 //! - **Intensity is per key, not per registry.** A registry may hold 100k wallets: rare,
 //!   unrelated crashes across many keys would add up to any registry-wide limit and take
 //!   every healthy wallet down with them, although each of those keys recovered fine. A
 //!   single key in a crash loop is the signal that something is structurally wrong (bad
-//!   data, a bug on that path), and that is what escalates. Restart histories of keys that
-//!   stayed quiet for a whole window are forgotten, so they cost nothing.
+//!   data, a bug on that path), and that is what opens its circuit. Restart histories of
+//!   closed keys that stayed quiet for a whole window are forgotten, so they cost nothing.
+//! - **Deadlines ride with the message**: [`Handle::call`] wraps the service's message in
+//!   an envelope with its caller's deadline (a cast has none). A message whose deadline
+//!   passed while it waited in the mailbox is dropped unhandled and counted
+//!   (`actor_expired_total{registry}`): its caller was already told `Timeout` and may be
+//!   retrying, so doing the work now is at best wasted and at worst a surprise.
+//!   [`crate::deadline`] shows the deadline to a handler that wants to give up mid-way.
+//! - **Bounded mailboxes**: each actor counts the messages waiting for it (an atomic per
+//!   actor: incremented by the sender, decremented as the actor takes one out). A send
+//!   that would exceed `mailbox_capacity` fails at once with [`ActorError::Overloaded`]
+//!   (counted as `actor_overloaded_total{registry}`), so a pile-up on one key answers fast
+//!   instead of queueing requests that would only time out.
 //! - **One owner**: a new actor for a key starts only after the previous one's exit event
 //!   has arrived, so two actors never hold one key's state at the same time on a node.
 //! - **Shutdown**: [`Registry::stop`] stops the supervisor, which first drains its
@@ -57,9 +86,21 @@ use ractor::{Actor, ActorCell, ActorRef, ActorStatus, RpcReplyPort};
 
 pub use handle::Handle;
 
-use crate::{ActorError, Keyed, RestartPolicy};
+use crate::{ActorError, CircuitPolicy, Keyed, RestartPolicy};
 use directory::{Directory, Entry};
 use supervisor::{RegistryMsg, RegistrySupervisor};
+
+/// The default bound on one actor's mailbox.
+///
+/// A queue is only worth keeping if what waits in it can still be answered within the
+/// call timeout (5 s by default). The keyed actors here spend from well under a
+/// millisecond (a book update, a scorecard) to a few milliseconds (a database write) per
+/// message, so 1024 queued messages drain in about 0.1 to 5 s: deeper than that, most
+/// callers would time out before their turn anyway, and the queue would only hold memory
+/// and work that nobody waits for. It is also far above what one key sees in normal
+/// traffic (a hot market or wallet sees tens of concurrent requests), so it only bites in
+/// a pile-up, where answering `overloaded` at once is what lets clients back off.
+pub const DEFAULT_MAILBOX_CAPACITY: usize = 1024;
 
 /// How a registry treats its actors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +112,11 @@ pub struct RegistryConfig {
     pub sweep_interval: Option<Duration>,
     /// Crash tolerance per key.
     pub restart: RestartPolicy,
+    /// How long a key in a crash loop is refused before it is tried again.
+    pub circuit: CircuitPolicy,
+    /// Messages that may wait in one actor's mailbox (not counting the one being
+    /// handled); a send beyond it fails at once with [`ActorError::Overloaded`].
+    pub mailbox_capacity: usize,
     /// Bound on a whole call through a handle: finding (or waiting for) the actor, and
     /// its reply. Also bounds each child's drain at shutdown.
     pub call_timeout: Duration,
@@ -82,6 +128,8 @@ impl Default for RegistryConfig {
             idle_timeout: Duration::from_secs(300),
             sweep_interval: None,
             restart: RestartPolicy::default(),
+            circuit: CircuitPolicy::default(),
+            mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
             call_timeout: Duration::from_secs(5),
         }
     }
@@ -145,7 +193,7 @@ impl<K: Keyed> fmt::Debug for Registry<K> {
 
 impl<K: Keyed> Registry<K> {
     /// Start a registry's supervisor, linked to `parent` (the service supervisor) so that
-    /// an escalation reaches it. `name` labels logs and metrics; it is not registered in
+    /// a failure of the registry itself reaches it. `name` labels logs and metrics; it is not registered in
     /// ractor's global name registry, so two registries may share one (tests do).
     pub async fn spawn(
         name: impl Into<String>,
@@ -176,8 +224,8 @@ impl<K: Keyed> Registry<K> {
 
     /// The handle on `key`'s actor, spawning it if needed. Concurrent calls for one key
     /// yield one actor. Fails with what `init` returned, `Timeout` when no actor was ready
-    /// within the call timeout (e.g. a crashed key still backing off), or `Unavailable`
-    /// once the registry is stopped.
+    /// within the call timeout (e.g. a crashed key still backing off), `CircuitOpen` at
+    /// once for a key in a crash loop, or `Unavailable` once the registry is stopped.
     pub async fn get(&self, key: K::Key) -> Result<Handle<K>, ActorError> {
         if let Some(entry) = self.shared.directory.get(&key)
             && entry.is_alive()
@@ -224,8 +272,8 @@ impl<K: Keyed> Registry<K> {
         &self.shared.config
     }
 
-    /// False once the registry is stopping, stopped or failed (escalated): a readiness
-    /// probe.
+    /// False once the registry is stopping, stopped or failed (a fault of its own): a
+    /// readiness probe.
     pub fn is_running(&self) -> bool {
         matches!(
             self.supervisor.get_status(),

@@ -1,7 +1,7 @@
 //! The registry's supervisor actor: the single writer of "which actor serves which key".
 //!
-//! It serialises every decision about a key (spawn, passivate, restart, escalate) by
-//! handling them one message at a time, while the slow part of a spawn (the user's
+//! It serialises every decision about a key (spawn, passivate, restart, open its circuit)
+//! by handling them one message at a time, while the slow part of a spawn (the user's
 //! `init`, often a database read) runs in a task of its own so one slow key never holds
 //! up the others. Per key it keeps a [`Slot`]:
 //!
@@ -14,8 +14,16 @@
 //!      └─────────────────────┼──┴─── Backoff ◀── crash ──────┤
 //!                            │          ▲                    │ exit, waiters:
 //!                            └──────────┘ init failed        │ spawn again
-//!                             during a restart (a crash)     ▼
+//!                            │ during a restart (a crash)    ▼
+//!                            │
+//!                            │  crash past the intensity, or a failed probe
+//!                            └──────────────────────────────────▶ Open { until }
+//!                                 get after `until`: probe          │ get before `until`:
+//!                  Starting ◀───────────────────────────────────────┘ CircuitOpen at once
 //! ```
+//!
+//! Whether a crash restarts the key or opens its circuit is decided by the key's
+//! [`Circuit`] (pure, in [`crate::circuit`]); this actor only carries it out.
 //!
 //! A new actor for a key is only ever started once the previous one has been seen to
 //! exit (its supervision event arrived), so two actors never own one key at once.
@@ -31,8 +39,8 @@ use ractor::{
 
 use super::Shared;
 use super::directory::Entry;
-use crate::keyed::KeyedActor;
-use crate::restart::{Decision, RestartTracker};
+use crate::circuit::{Circuit, Verdict};
+use crate::keyed::{Envelope, KeyedActor, Mailbox};
 use crate::{ActorError, Keyed};
 
 /// How a resolved key travels back to the caller that asked for it.
@@ -45,7 +53,8 @@ pub(crate) enum RegistryMsg<K: Keyed> {
     Spawned {
         key: K::Key,
         generation: u64,
-        result: Result<ActorRef<K::Msg>, ActorError>,
+        result: Result<ActorRef<Envelope<K::Msg>>, ActorError>,
+        mailbox: Arc<Mailbox>,
     },
     /// A crashed key's backoff has elapsed.
     Restart { key: K::Key, generation: u64 },
@@ -73,6 +82,10 @@ enum Slot<K: Keyed> {
         generation: u64,
         waiters: Vec<Reply<K>>,
     },
+    /// Crashed in a loop: refused until `until`, then the next `get` probes it.
+    Open {
+        until: Instant,
+    },
 }
 
 pub(crate) struct RegistrySupervisor<K: Keyed> {
@@ -82,10 +95,13 @@ pub(crate) struct RegistrySupervisor<K: Keyed> {
 pub(crate) struct SupervisorState<K: Keyed> {
     shared: Arc<Shared<K>>,
     slots: HashMap<K::Key, Slot<K>>,
-    /// Which key each live (or stopping) child serves, to map supervision events back.
-    by_id: HashMap<ActorId, K::Key>,
-    /// Failure history per key; only keys that crashed recently have one.
-    trackers: HashMap<K::Key, RestartTracker>,
+    /// Which key each live (or stopping) child serves, to map supervision events back,
+    /// and its mailbox, to know whether it ever handled a message successfully.
+    by_id: HashMap<ActorId, (K::Key, Arc<Mailbox>)>,
+    /// Failure history and circuit per key; only keys that crashed recently have one.
+    circuits: HashMap<K::Key, Circuit>,
+    /// Slots in `Open`, for the gauge.
+    open: usize,
     next_generation: u64,
 }
 
@@ -103,7 +119,8 @@ impl<K: Keyed> Actor for RegistrySupervisor<K> {
             shared: Arc::clone(&self.shared),
             slots: HashMap::new(),
             by_id: HashMap::new(),
-            trackers: HashMap::new(),
+            circuits: HashMap::new(),
+            open: 0,
             next_generation: 0,
         })
     }
@@ -133,10 +150,14 @@ impl<K: Keyed> Actor for RegistrySupervisor<K> {
                 key,
                 generation,
                 result,
-            } => return state.on_spawned(&myself, key, generation, result),
+                mailbox,
+            } => state.on_spawned(&myself, key, generation, result, mailbox),
             RegistryMsg::Restart { key, generation } => state.on_restart(&myself, key, generation),
             RegistryMsg::Sweep => state.on_sweep(),
         }
+        // Nothing a key does fails this actor: a crash loop opens that key's circuit. What
+        // still fails it (and so reaches the parent) is a fault of the registry itself, a
+        // panic in this actor, which ractor reports as ActorFailed.
         Ok(())
     }
 
@@ -148,14 +169,15 @@ impl<K: Keyed> Actor for RegistrySupervisor<K> {
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorFailed(child, err) => {
-                state.on_child_exit(&myself, child.get_id(), Some(err.to_string()))
+                state.on_child_exit(&myself, child.get_id(), Some(err.to_string()));
             }
             SupervisionEvent::ActorTerminated(child, _, _) => {
-                state.on_child_exit(&myself, child.get_id(), None)
+                state.on_child_exit(&myself, child.get_id(), None);
             }
             // Started events and process-group changes carry no decision.
-            _ => Ok(()),
+            _ => {}
         }
+        Ok(())
     }
 
     async fn post_stop(
@@ -202,6 +224,22 @@ impl<K: Keyed> SupervisorState<K> {
                 waiters.retain(|w| !w.is_closed());
                 waiters.push(reply);
             }
+            Slot::Open { until } => {
+                let now = Instant::now();
+                if now < *until {
+                    let _ = reply.send(Err(ActorError::CircuitOpen {
+                        retry_after: *until - now,
+                    }));
+                    return;
+                }
+                // Half-open: this caller's request is the probe. `start` sees the tripped
+                // circuit, so a failed init reopens it rather than reaching the caller
+                // as an init error.
+                self.slots.remove(&key);
+                self.open_changed(false);
+                tracing::info!(registry = %self.shared.name, key = %key, "circuit half-open; trying the key again");
+                self.start(myself, key, vec![reply], true);
+            }
         }
     }
 
@@ -214,6 +252,9 @@ impl<K: Keyed> SupervisorState<K> {
         waiters: Vec<Reply<K>>,
         restart: bool,
     ) {
+        // A key whose circuit tripped is on probation until it handles a message: its
+        // init failing is one more crash, even when a caller asked for it.
+        let restart = restart || self.circuits.get(&key).is_some_and(Circuit::is_tripped);
         let generation = self.bump_generation();
         self.slots.insert(
             key.clone(),
@@ -223,10 +264,12 @@ impl<K: Keyed> SupervisorState<K> {
                 restart,
             },
         );
+        let mailbox = Arc::new(Mailbox::default());
         let actor = KeyedActor {
             behaviour: Arc::clone(&self.shared.behaviour),
             key: key.clone(),
             registry: Arc::clone(&self.shared.name),
+            mailbox: Arc::clone(&mailbox),
         };
         let supervisor = myself.clone();
         tokio::spawn(async move {
@@ -238,6 +281,7 @@ impl<K: Keyed> SupervisorState<K> {
                 key,
                 generation,
                 result,
+                mailbox,
             };
             if let Err(MessagingErr::SendErr(RegistryMsg::Spawned {
                 result: Ok(orphan), ..
@@ -254,8 +298,9 @@ impl<K: Keyed> SupervisorState<K> {
         myself: &ActorRef<RegistryMsg<K>>,
         key: K::Key,
         generation: u64,
-        result: Result<ActorRef<K::Msg>, ActorError>,
-    ) -> Result<(), ActorProcessingErr> {
+        result: Result<ActorRef<Envelope<K::Msg>>, ActorError>,
+        mailbox: Arc<Mailbox>,
+    ) {
         let current = matches!(
             self.slots.get(&key),
             Some(Slot::Starting { generation: g, .. }) if *g == generation
@@ -268,12 +313,16 @@ impl<K: Keyed> SupervisorState<K> {
             if let Ok(orphan) = result {
                 orphan.stop(None);
             }
-            return Ok(());
+            return;
         };
         match result {
             Ok(actor) => {
-                let entry = Arc::new(Entry::new(actor, self.shared.now_ms()));
-                self.by_id.insert(entry.id(), key.clone());
+                let entry = Arc::new(Entry::new(
+                    actor,
+                    Arc::clone(&mailbox),
+                    self.shared.now_ms(),
+                ));
+                self.by_id.insert(entry.id(), (key.clone(), mailbox));
                 self.shared
                     .directory
                     .insert(key.clone(), Arc::clone(&entry));
@@ -282,16 +331,15 @@ impl<K: Keyed> SupervisorState<K> {
                 for waiter in waiters {
                     let _ = waiter.send(Ok(Arc::clone(&entry)));
                 }
-                Ok(())
             }
-            // A supervised restart whose init failed is one more crash of the key.
+            // A supervised restart (or probe) whose init failed is one more crash of the
+            // key.
             Err(err) if restart => self.on_crash(myself, key, waiters, err.to_string()),
             Err(err) => {
                 tracing::debug!(registry = %self.shared.name, key = %key, error = %err, "keyed actor init failed");
                 for waiter in waiters {
                     let _ = waiter.send(Err(err.clone()));
                 }
-                Ok(())
             }
         }
     }
@@ -301,12 +349,15 @@ impl<K: Keyed> SupervisorState<K> {
         myself: &ActorRef<RegistryMsg<K>>,
         id: ActorId,
         failure: Option<String>,
-    ) -> Result<(), ActorProcessingErr> {
+    ) {
         // Unknown ids are orphans of a stopped spawn; nothing depends on them.
-        let Some(key) = self.by_id.remove(&id) else {
-            return Ok(());
+        let Some((key, mailbox)) = self.by_id.remove(&id) else {
+            return;
         };
         self.live_changed(false);
+        if mailbox.has_succeeded() {
+            self.close_circuit(&key);
+        }
         self.shared.directory.remove(&key, id);
         let waiters = match self.slots.remove(&key) {
             Some(Slot::Stopping { waiters }) => waiters,
@@ -314,7 +365,7 @@ impl<K: Keyed> SupervisorState<K> {
             Some(other) => {
                 // by_id only names the actor of a Live or Stopping slot; keep the newer slot.
                 self.slots.insert(key, other);
-                return Ok(());
+                return;
             }
         };
         match failure {
@@ -325,35 +376,34 @@ impl<K: Keyed> SupervisorState<K> {
                 if !waiters.is_empty() {
                     self.start(myself, key, waiters, false);
                 }
-                Ok(())
             }
         }
     }
 
-    /// The restart-or-escalate decision, in one place.
+    /// The restart-or-open decision, in one place.
     fn on_crash(
         &mut self,
         myself: &ActorRef<RegistryMsg<K>>,
         key: K::Key,
         waiters: Vec<Reply<K>>,
         reason: String,
-    ) -> Result<(), ActorProcessingErr> {
-        let policy = self.shared.config.restart;
-        let decision = self
-            .trackers
+    ) {
+        let (restart, circuit) = (self.shared.config.restart, self.shared.config.circuit);
+        let verdict = self
+            .circuits
             .entry(key.clone())
-            .or_insert_with(|| RestartTracker::new(policy))
+            .or_insert_with(|| Circuit::new(restart, circuit))
             .record_failure(Instant::now());
         let name = &self.shared.name;
-        match decision {
-            Decision::Restart { after } => {
+        match verdict {
+            Verdict::Restart { after } => {
                 metrics::counter!("actor_restarts_total", "registry" => Arc::clone(name))
                     .increment(1);
                 tracing::warn!(
                     registry = %name,
                     key = %key,
                     error = %reason,
-                    backoff_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+                    backoff_ms = millis(after),
                     "keyed actor crashed; restarting"
                 );
                 let generation = self.bump_generation();
@@ -366,30 +416,44 @@ impl<K: Keyed> SupervisorState<K> {
                 );
                 let _timer =
                     myself.send_after(after, move || RegistryMsg::Restart { key, generation });
-                Ok(())
             }
-            Decision::Escalate => {
-                metrics::counter!("actor_escalations_total", "registry" => Arc::clone(name))
+            Verdict::Open { retry_after, trip } => {
+                metrics::counter!("actor_circuit_open_total", "registry" => Arc::clone(name))
                     .increment(1);
                 tracing::error!(
                     registry = %name,
                     key = %key,
                     error = %reason,
-                    max_restarts = policy.max_restarts,
-                    within_ms = u64::try_from(policy.within.as_millis()).unwrap_or(u64::MAX),
-                    "keyed actor exceeded its restart intensity; escalating"
+                    retry_after_ms = millis(retry_after),
+                    trip,
+                    max_restarts = restart.max_restarts,
+                    within_ms = millis(restart.within),
+                    "keyed actor keeps crashing; its circuit is open and the key refuses requests until retry_after"
                 );
-                // Unpublish everything before the parent hears of it, so nobody finds an
-                // actor of this registry alive after the failure is reported.
-                self.forget_all();
-                // Returning the error fails this supervisor: ractor kills its children and
-                // reports ActorFailed to our parent, which makes the next decision.
-                Err(ActorError::Failed(format!(
-                    "registry {name}: key {key} crashed more than {} times within {:?}; last: {reason}",
-                    policy.max_restarts, policy.within
-                ))
-                .into())
+                // Whoever was waiting for the restart learns at once that none is coming.
+                for waiter in waiters {
+                    let _ = waiter.send(Err(ActorError::CircuitOpen { retry_after }));
+                }
+                self.slots.insert(
+                    key,
+                    Slot::Open {
+                        until: Instant::now() + retry_after,
+                    },
+                );
+                self.open_changed(true);
             }
+        }
+    }
+
+    /// The key's actor has handled a message successfully: if its circuit had tripped, the
+    /// probe proved it, and the key is healthy again.
+    fn close_circuit(&mut self, key: &K::Key) {
+        if self
+            .circuits
+            .get_mut(key)
+            .is_some_and(Circuit::record_success)
+        {
+            tracing::info!(registry = %self.shared.name, key = %key, "circuit closed; the key serves again");
         }
     }
 
@@ -424,8 +488,22 @@ impl<K: Keyed> SupervisorState<K> {
                 passivated += 1;
             }
         }
+        // A probe that has proved itself closes its circuit here at the latest (otherwise
+        // when its actor exits), so its history can be forgotten.
+        let proved: Vec<K::Key> = self
+            .slots
+            .iter()
+            .filter(|(key, slot)| {
+                matches!(slot, Slot::Live(entry) if entry.mailbox.has_succeeded())
+                    && self.circuits.get(*key).is_some_and(Circuit::is_tripped)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &proved {
+            self.close_circuit(key);
+        }
         let now = Instant::now();
-        self.trackers.retain(|_, tracker| !tracker.is_quiet(now));
+        self.circuits.retain(|_, circuit| !circuit.is_quiet(now));
         if passivated > 0 {
             metrics::counter!("actor_passivations_total", "registry" => Arc::clone(&self.shared.name))
                 .increment(passivated);
@@ -452,17 +530,35 @@ impl<K: Keyed> SupervisorState<K> {
             .set(live as f64);
     }
 
+    fn open_changed(&mut self, opened: bool) {
+        self.open = if opened {
+            self.open.saturating_add(1)
+        } else {
+            self.open.saturating_sub(1)
+        };
+        #[allow(clippy::cast_precision_loss)] // a gauge of keys; exact below 2^52
+        metrics::gauge!("actor_circuits_open", "registry" => Arc::clone(&self.shared.name))
+            .set(self.open as f64);
+    }
+
     /// Nothing is reachable once the supervisor is gone: empty the directory so handles go
     /// straight to "unavailable" instead of finding dead actors.
     fn forget_all(&self) {
         self.shared.directory.clear();
         self.shared.live.store(0, Ordering::Relaxed);
         metrics::gauge!("actors_live", "registry" => Arc::clone(&self.shared.name)).set(0.0);
+        metrics::gauge!("actor_circuits_open", "registry" => Arc::clone(&self.shared.name))
+            .set(0.0);
     }
 }
 
+/// A duration in whole milliseconds, for log fields.
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 impl<K: Keyed> Drop for SupervisorState<K> {
-    // Also runs when the supervisor failed (escalated), where post_stop does not.
+    // Also runs when the supervisor failed (a fault of its own), where post_stop does not.
     fn drop(&mut self) {
         self.shared.directory.clear();
         self.shared.live.store(0, Ordering::Relaxed);

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actors::ractor::RpcReplyPort;
-use actors::{ActorError, Keyed, Registry, RegistryConfig, RestartPolicy};
+use actors::{ActorError, CircuitPolicy, Keyed, Registry, RegistryConfig, RestartPolicy};
 use tokio::sync::Notify;
 
 #[derive(Default)]
@@ -56,6 +56,17 @@ pub enum Msg {
     Block {
         gate: Arc<Notify>,
         reply: RpcReplyPort<()>,
+    },
+    /// Says it has started (`entered`), then waits for `gate` before replying: a busy
+    /// actor whose business the test can see.
+    Hold {
+        entered: Arc<Notify>,
+        gate: Arc<Notify>,
+        reply: RpcReplyPort<()>,
+    },
+    /// Replies with the deadline the registry exposes to the handler.
+    Deadline {
+        reply: RpcReplyPort<Option<tokio::time::Instant>>,
     },
 }
 
@@ -106,6 +117,18 @@ impl Keyed for Counters {
                 gate.notified().await;
                 let _ = reply.send(());
             }
+            Msg::Hold {
+                entered,
+                gate,
+                reply,
+            } => {
+                entered.notify_one();
+                gate.notified().await;
+                let _ = reply.send(());
+            }
+            Msg::Deadline { reply } => {
+                let _ = reply.send(actors::deadline());
+            }
         }
         Ok(())
     }
@@ -126,6 +149,11 @@ pub fn config() -> RegistryConfig {
             backoff_initial: Duration::from_millis(5),
             backoff_max: Duration::from_millis(50),
         },
+        circuit: CircuitPolicy {
+            open_initial: Duration::from_millis(300),
+            open_max: Duration::from_secs(2),
+        },
+        mailbox_capacity: 1024,
         call_timeout: Duration::from_secs(5),
     }
 }
