@@ -25,12 +25,20 @@ pub enum RewardsError {
     SoldOut(String),
     #[error("{0}")]
     Conflict(&'static str, String),
+    /// The first send of this request is still being carried out: the same key, sent
+    /// again after `retry_after` seconds, gets its result.
+    #[error("this request is still in progress; send it again with the same Idempotency-Key")]
+    InProgress { retry_after: u64 },
     /// The wallet refused (insufficient funds, say): its code, passed through.
     #[error("{}", .0.message)]
     Wallet(Refusal),
     /// The book refused the order; nothing reached it and the hold is released.
     #[error("the order was rejected: {0}")]
     Rejected(matching::RejectReason),
+    /// A settlement of this market was refused by the wallet: it takes no new command
+    /// until a person has looked (`GET /v1/admin/markets` says why).
+    #[error("market {0} is halted: a settlement was refused and awaits an operator")]
+    MarketHalted(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -58,6 +66,8 @@ impl RewardsError {
             Self::SoldOut(_) => "sold_out",
             Self::Wallet(refusal) => &refusal.code,
             Self::Rejected(reason) => reason.code(),
+            Self::InProgress { .. } => "request_in_progress",
+            Self::MarketHalted(_) => "market_halted",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -83,6 +93,12 @@ impl From<RewardsError> for ApiError {
             | RewardsError::Expired(_)
             | RewardsError::SoldOut(_)
             | RewardsError::Conflict(..) => ApiError::conflict(code, error.to_string()),
+            RewardsError::InProgress { retry_after } => ApiError::conflict(code, error.to_string())
+                .with_header(
+                    actix_web::http::header::RETRY_AFTER,
+                    retry_after.to_string(),
+                ),
+            RewardsError::MarketHalted(_) => ApiError::conflict(code, error.to_string()),
             RewardsError::Rejected(_) => ApiError::validation(code, error.to_string()),
             // `ledger::Ledger` has already turned the wallet's own outages into
             // `Unavailable`: what is left here are refusals.
@@ -92,7 +108,9 @@ impl From<RewardsError> for ApiError {
             },
             RewardsError::Unavailable(cause) => {
                 tracing::warn!(%cause, "rewards unavailable");
+                // Short outages and lost races between nodes: worth a retry soon.
                 ApiError::unavailable("the service is unavailable; retry with the same ids")
+                    .with_header(actix_web::http::header::RETRY_AFTER, "1")
             }
             RewardsError::Internal(cause) => ApiError::internal(cause),
         }

@@ -100,11 +100,7 @@ impl Module for Rewards {
         // Settlements a stopped node left behind: their markets come back and drain.
         for sku in markets.unsettled().await? {
             let markets = markets.clone();
-            tokio::spawn(async move {
-                if let Err(error) = markets.drain(&sku).await {
-                    tracing::warn!(%sku, %error, "unsettled market left to its job");
-                }
-            });
+            tokio::spawn(async move { markets.settle_left_over(&sku).await });
         }
         let consumer = campaigns.serve(context.bus.clone()).await?;
         context

@@ -6,12 +6,17 @@
 
 use sea_orm_migration::prelude::*;
 
+mod m0003_market_integrity;
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_rewards::Migration)]
+        vec![
+            Box::new(m0001_rewards::Migration),
+            Box::new(m0003_market_integrity::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -83,6 +83,8 @@ entity!(order, "rewards_orders", {
     reason: Option<String>,
     created_at: ChronoDateTimeUtc,
     updated_at: ChronoDateTimeUtc,
+    /// The order as its first answer showed it (JSON), repeated to every resend.
+    answer: Option<String>,
 });
 
 entity!(market_log, "rewards_market_log", {
@@ -118,6 +120,9 @@ entity!(settlement, "rewards_settlements", {
     status: String,
     failure: Option<String>,
     created_at: ChronoDateTimeUtc,
+    /// The settler sending it to the wallet (`settling`), and since when.
+    claim: Option<Uuid>,
+    claimed_at: Option<ChronoDateTimeUtc>,
 });
 
 entity!(campaign, "rewards_campaigns", {

@@ -803,6 +803,7 @@ async fn an_order_stopped_between_its_hold_and_the_book_is_released_by_its_job()
         reason: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        ..Default::default()
     })
     .exec(&db)
     .await

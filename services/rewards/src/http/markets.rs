@@ -1,6 +1,6 @@
 //! `/v1/markets/{sku}`: order book markets of voucher units against coins.
 
-use crate::market::{Markets, OrderView, PlaceOrder};
+use crate::market::{MarketHealth, Markets, OrderView, PlaceOrder};
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::{HttpResponse, delete, get, post};
 use contracts::rewards::{BookView, TradeView};
@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 use web::idempotency::created_response;
-use web::{ApiError, Authenticated, Problem};
+use web::{Admins, ApiError, Authenticated, Authorized, Problem};
 
 /// Place an order. Its cost is held in your wallet first (coins at the limit price for a
 /// buy, the units for a sell): an order you cannot pay for never reaches the book. What
@@ -22,9 +22,9 @@ use web::{ApiError, Authenticated, Problem};
         (status = 201, description = "Accepted: `open`, `filled` or `cancelled` (an IOC's unfilled rest, or self-trade prevention); or accepted before under this `id` (then `Idempotent-Replayed: true`)", body = OrderView),
         (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`unknown_sku`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`order_id_reused` (the id was used for another order) or `voucher_expired`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`order_id_reused` (the id was used for another order), `request_in_progress` (the first send of this `id` is still on its way to the book: send it again after `Retry-After` seconds for its answer), `interrupted` (its first attempt stopped before the book and its hold was released: use a new id), `market_halted` (a settlement of this market awaits an operator; nothing is held) or `voucher_expired`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_price`, `invalid_quantity`, `invalid_body`, `insufficient_funds` (nothing reached the book), `post_only_would_cross` or `fill_or_kill_unfillable` (the hold is released)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: retry with the same `id`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: retry with the same `id` after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/markets/{sku}/orders")]
@@ -54,7 +54,8 @@ pub async fn place_order(
         (status = 200, description = "The order, now `cancelled` (or already `filled`, `cancelled` or `rejected`)", body = OrderView),
         (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`order_not_found`: no such order of yours in this market", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`market_halted`: a settlement of this market awaits an operator", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/v1/markets/{sku}/orders/{id}")]
@@ -145,4 +146,26 @@ pub async fn trades(
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
     Ok(HttpResponse::Ok().json(markets.trades(&sku, limit).await?))
+}
+
+/// Markets that need attention: settlements still to send to the wallet, and markets
+/// halted because the wallet refused one (new orders and cancels are refused with
+/// `market_halted` until an operator has looked). Also alerted as the
+/// `rewards_market_halted{sku}` gauge.
+#[utoipa::path(
+    tag = "rewards-admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Markets with unsettled or refused settlements, by SKU", body = Vec<MarketHealth>),
+        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: admins only", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/admin/markets")]
+pub async fn market_health(
+    markets: Data<Markets>,
+    _admin: Authorized<Admins>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(markets.health().await?))
 }

@@ -19,6 +19,7 @@ use actix_web::web::{Data, ServiceConfig};
         markets::get_order,
         markets::book,
         markets::trades,
+        markets::market_health,
         vouchers::list_catalog,
         vouchers::purchase,
         vouchers::mine,
@@ -66,6 +67,7 @@ pub fn configure(
         .service(markets::get_order)
         .service(markets::book)
         .service(markets::trades)
+        .service(markets::market_health)
         .service(vouchers::list_catalog)
         .service(vouchers::purchase)
         .service(vouchers::mine)

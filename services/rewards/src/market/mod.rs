@@ -9,12 +9,13 @@
 
 pub mod actor;
 pub mod settle;
+pub mod settler;
 
 use crate::catalog::Catalog;
 use crate::error::RewardsError;
 use crate::ledger::{self, COIN, ESCROW, Ledger};
-use crate::store::{code, order, settlement, trade};
-use actor::{MarketMsg, Markets as MarketActors, Outcome};
+use crate::store::{order, trade};
+use actor::{MarketMsg, Markets as MarketActors, Outcome, Submitted};
 use actors::{ActorError, Registry, RegistryConfig};
 use bus::{DynBus, Message};
 use chrono::{DateTime, Duration as Span, Utc};
@@ -22,11 +23,12 @@ use contracts::rewards::{self as wire, BookView, Level, TradeView, Trades};
 use contracts::wallet::{Batch, HoldLeg, Leg};
 use matching::{Book, OwnerId, Side, TimeInForce};
 use sea_orm::{
-    ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    ActiveValue, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait, sea_query::OnConflict,
 };
 use serde::{Deserialize, Serialize};
-use settle::{CodeMove, OrderState, Status};
+use settle::OrderState;
+pub use settler::{Drained, MarketHealth};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,8 +40,14 @@ use uuid::Uuid;
 /// (the actor call times out after seconds), so it never races one.
 const ABANDON_AFTER: Span = Span::minutes(10);
 
-/// The most legs the wallet takes in one linked batch.
-const MAX_LEGS: usize = 64;
+/// How long an order may stay claimed for the book (`submitting`) with no engine id before
+/// a resend takes it over: beyond any request's life, so it only happens after a node
+/// stopped between the claim and the book (the book takes an order once either way).
+const SUBMIT_STALE: Span = Span::seconds(30);
+
+/// How long a resend waits for the first send's answer before it says
+/// `request_in_progress`.
+const RESEND_WAIT: Duration = Duration::from_secs(2);
 
 /// The largest price or quantity an order may name (a cost of up to 10^12 coins).
 pub const MAX_PRICE: u64 = 1_000_000;
@@ -114,7 +122,7 @@ impl Tif {
 }
 
 /// An order and where it stands.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"id": "0193a4b2-7c1e-7d2a-9f10-3b5c2d4e6f80", "sku": "AMZ_100", "side": "buy", "price": 95, "qty": 2, "time_in_force": "gtc", "status": "open", "filled": 1, "open": 1}))]
 pub struct OrderView {
     pub id: Uuid,
@@ -202,87 +210,6 @@ fn view(row: &order::Model) -> OrderView {
 }
 
 impl MarketContext {
-    /// Sends the market's pending settlements to the wallet, oldest first, stopping at
-    /// the first the wallet cannot take now (a later one may depend on it).
-    pub async fn drain(&self, sku: &str) -> Result<(), RewardsError> {
-        let lock = self
-            .drains
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(sku.to_owned())
-            .or_default()
-            .clone();
-        let _turn = lock.lock().await;
-        let pending = settlement::Entity::find()
-            .filter(settlement::Column::Sku.eq(sku))
-            .filter(settlement::Column::Status.eq("pending"))
-            .order_by_asc(settlement::Column::Seq)
-            .all(&self.db)
-            .await?;
-        for row in pending {
-            let batch: Batch = serde_json::from_str(&row.batch)
-                .map_err(|error| RewardsError::Internal(error.to_string()))?;
-            let (status, failure) = match self.execute(&batch).await {
-                Ok(()) => ("done", None),
-                // A hold an earlier settlement opens (on another node's drain, say) is not
-                // there yet: later, in order.
-                Err(RewardsError::Wallet(refusal)) if refusal.code == "hold_not_found" => {
-                    return Err(RewardsError::Unavailable(refusal.message));
-                }
-                Err(RewardsError::Wallet(refusal)) => {
-                    // Holds guarantee every settlement; a refusal is a bug or an operator's
-                    // intervention, and needs a person.
-                    tracing::error!(%sku, seq = row.seq, code = %refusal.code, message = %refusal.message, "settlement refused by the wallet");
-                    ("failed", Some(refusal.code))
-                }
-                Err(error) => return Err(error),
-            };
-            let moves: Vec<CodeMove> = serde_json::from_str(&row.code_moves)
-                .map_err(|error| RewardsError::Internal(error.to_string()))?;
-            let txn = self.db.begin().await?;
-            if status == "done" {
-                for change in moves {
-                    move_codes(&txn, sku, &change).await?;
-                }
-            }
-            settlement::Entity::update_many()
-                .col_expr(settlement::Column::Status, status.into())
-                .col_expr(settlement::Column::Failure, failure.into())
-                .filter(settlement::Column::Id.eq(row.id))
-                .filter(settlement::Column::Status.eq("pending"))
-                .exec(&txn)
-                .await?;
-            txn.commit().await?;
-        }
-        Ok(())
-    }
-
-    /// Schedules the job that drains the market later (unique per market).
-    pub async fn retry_later(&self, sku: &str) -> Result<(), RewardsError> {
-        let job = crate::work::settle_job(sku, Utc::now() + self.retry_after)?;
-        let enqueued = self
-            .jobs
-            .enqueue(job)
-            .await
-            .map_err(|error| RewardsError::Unavailable(error.to_string()))?;
-        self.jobs.wake(&[enqueued]).await;
-        Ok(())
-    }
-
-    /// Sends a settlement batch: one linked batch, or, past the wallet's 64 legs (a taker
-    /// sweeping dozens of orders), consecutive batches in the plan's order (posts into
-    /// escrow before payments out of it, new holds last), each idempotent.
-    async fn execute(&self, batch: &Batch) -> Result<(), RewardsError> {
-        for legs in batch.legs.chunks(MAX_LEGS) {
-            self.ledger
-                .execute(&Batch {
-                    legs: legs.to_vec(),
-                })
-                .await?;
-        }
-        Ok(())
-    }
-
     pub fn book_view(&self, sku: &str, book: &Book, levels: usize) -> BookView {
         let depth = book.depth(levels);
         let level = |level: &matching::LevelView| Level {
@@ -342,39 +269,6 @@ impl MarketContext {
     }
 }
 
-/// Gives `change.qty` of the seller's unredeemed codes to the buyer.
-async fn move_codes(
-    txn: &sea_orm::DatabaseTransaction,
-    sku: &str,
-    change: &CodeMove,
-) -> Result<(), RewardsError> {
-    let ids: Vec<Uuid> = code::Entity::find()
-        .select_only()
-        .column(code::Column::Id)
-        .filter(code::Column::Sku.eq(sku))
-        .filter(code::Column::Owner.eq(change.from))
-        .filter(code::Column::RedeemedAt.is_null())
-        .order_by_asc(code::Column::AssignedAt)
-        .limit(change.qty)
-        .into_tuple()
-        .all(txn)
-        .await?;
-    if ids.is_empty() {
-        tracing::error!(%sku, seller = %change.from, wanted = change.qty, "seller has no codes for the units sold");
-        return Ok(());
-    }
-    if (ids.len() as u64) < change.qty {
-        tracing::error!(%sku, seller = %change.from, wanted = change.qty, found = ids.len(), "seller has fewer codes than units sold");
-    }
-    code::Entity::update_many()
-        .col_expr(code::Column::Owner, change.to.into())
-        .col_expr(code::Column::AssignedAt, Utc::now().into())
-        .filter(code::Column::Id.is_in(ids))
-        .exec(txn)
-        .await?;
-    Ok(())
-}
-
 /// The markets of one node: validation, wallet holds, and the actors that own the books.
 #[derive(Clone)]
 pub struct Markets {
@@ -414,6 +308,11 @@ impl Markets {
 
     /// Places an order: its cost is held in the wallet, then it enters the book. Returns
     /// the order and whether this is an answer to a resend.
+    ///
+    /// The order row is written first (`new`, with the job that releases an attempt that
+    /// stops halfway), then claimed for the book (`submitting`) by one conditional update:
+    /// of several sends of one order, at once or on several nodes, one holds and submits;
+    /// the others wait for its answer, or say `request_in_progress`.
     pub async fn place(
         &self,
         user: Uuid,
@@ -439,20 +338,10 @@ impl Markets {
         };
         let hash = request_hash(sku, request);
         let now = Utc::now();
-        let hold_days = self.context.hold_days;
-        let mut state = OrderState {
-            id: request.id,
-            user,
-            side,
-            price: request.price,
-            open: request.qty,
-            filled: 0,
-            hold_id: request.id,
-            held: 0,
-            holds: 0,
-            deadline: now + Span::days(i64::from(hold_days)),
+        let held = match side {
+            Side::Buy => request.price * request.qty,
+            Side::Sell => request.qty,
         };
-        state.held = state.need(request.qty);
         // The order row and the job that cleans up after an attempt that stops between
         // the hold and the book (a crash, a client that never retries) are one write.
         let txn = self.context.db.begin().await?;
@@ -469,11 +358,12 @@ impl Markets {
             status: ActiveValue::Set("new".to_owned()),
             filled: ActiveValue::Set(0),
             hold_id: ActiveValue::Set(request.id),
-            held: ActiveValue::Set(to_i64(state.held)),
+            held: ActiveValue::Set(to_i64(held)),
             holds: ActiveValue::Set(0),
             reason: ActiveValue::Set(None),
             created_at: ActiveValue::Set(now),
             updated_at: ActiveValue::Set(now),
+            answer: ActiveValue::Set(None),
         })
         .on_conflict(
             OnConflict::column(order::Column::Id)
@@ -494,90 +384,183 @@ impl Markets {
         };
         txn.commit().await?;
         self.context.jobs.wake(&enqueued).await;
-        if inserted == 0 {
-            let existing = order::Entity::find_by_id(request.id)
+        let replayed = inserted == 0;
+        let waiting = std::time::Instant::now();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let row = order::Entity::find_by_id(request.id)
                 .one(&self.context.db)
                 .await?
                 .ok_or_else(|| RewardsError::Unavailable("order row vanished".into()))?;
-            if existing.user_id != user || existing.request_hash != hash {
+            if row.user_id != user || row.request_hash != hash {
                 return Err(RewardsError::Conflict(
                     "order_id_reused",
                     format!("order id {} was used before for another order", request.id),
                 ));
             }
-            match existing.status.as_str() {
-                // A resend of an order whose first attempt stopped before the book: go on.
-                "new" => state.deadline = existing.created_at + Span::days(i64::from(hold_days)),
-                "rejected" => return Err(rejection(&existing)),
-                _ => return Ok((view(&existing), true)),
+            match row.status.as_str() {
+                "new" => {
+                    // Nothing is held for a market that takes no command.
+                    if self.context.halt_of(sku).await?.is_some() {
+                        return Err(RewardsError::MarketHalted(sku.to_owned()));
+                    }
+                    if self.claim(&row, None).await? {
+                        match self.submit(sku, &row, request).await? {
+                            Some(answer) => return Ok((answer, replayed)),
+                            // Entered by another attempt, or released: its row says.
+                            None => {}
+                        }
+                    }
+                }
+                "submitting" => {
+                    let cutoff = Utc::now() - SUBMIT_STALE;
+                    if row.engine_id.is_none()
+                        && row.updated_at < cutoff
+                        && self.claim(&row, Some(cutoff)).await?
+                    {
+                        match self.submit(sku, &row, request).await? {
+                            Some(answer) => return Ok((answer, true)),
+                            None => {}
+                        }
+                    } else if waiting.elapsed() >= RESEND_WAIT {
+                        return Err(RewardsError::InProgress { retry_after: 1 });
+                    } else {
+                        // The first send is on its way to the book: its answer is moments
+                        // away.
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(200));
+                    }
+                }
+                "rejected" => return Err(rejection(&row)),
+                _ => return Ok((answer_of(&row), true)),
             }
         }
-        let asset = match side {
+    }
+
+    /// Claims an order for the book: `new`, or `submitting` but stale (`cutoff`: its first
+    /// attempt stopped). True when this caller won.
+    async fn claim(
+        &self,
+        row: &order::Model,
+        cutoff: Option<DateTime<Utc>>,
+    ) -> Result<bool, RewardsError> {
+        let condition = match cutoff {
+            None => Condition::all().add(order::Column::Status.eq("new")),
+            Some(cutoff) => Condition::all()
+                .add(order::Column::Status.eq("submitting"))
+                .add(order::Column::EngineId.is_null())
+                .add(order::Column::UpdatedAt.lt(cutoff)),
+        };
+        let claimed = order::Entity::update_many()
+            .col_expr(order::Column::Status, "submitting".into())
+            .col_expr(order::Column::UpdatedAt, Utc::now().into())
+            .filter(order::Column::Id.eq(row.id))
+            .filter(condition)
+            .exec(&self.context.db)
+            .await?
+            .rows_affected;
+        Ok(claimed == 1)
+    }
+
+    /// Holds a claimed order's cost and submits it to the book. `None`: the book did not
+    /// take it (entered already, or released by the abandon job), its row says why.
+    async fn submit(
+        &self,
+        sku: &str,
+        row: &order::Model,
+        request: &PlaceOrder,
+    ) -> Result<Option<OrderView>, RewardsError> {
+        let state = actor::fresh_state(row, self.context.hold_days);
+        let asset = match state.side {
             Side::Buy => COIN.to_owned(),
             Side::Sell => ledger::units_asset(sku),
         };
-        let timeout = (state.deadline - now)
-            .num_seconds()
-            .clamp(1, i64::from(u32::MAX));
+        // The same request on every attempt (the wallet answers a resent hold with the
+        // first one); the expire job cancels the order an hour before its deadline.
         let hold = Batch {
             legs: vec![Leg::Hold(HoldLeg {
                 id: state.hold_id,
-                debit: ledger::user(user),
+                debit: ledger::user(state.user),
                 credit: ESCROW.to_owned(),
                 asset,
                 amount: state.held.to_string(),
-                timeout_seconds: u32::try_from(timeout).unwrap_or(u32::MAX),
-                memo: Some(format!("order {} on {sku}", request.id)),
+                timeout_seconds: self.context.hold_days.saturating_mul(86_400),
+                memo: Some(format!("order {} on {sku}", row.id)),
             })],
         };
         match self.context.ledger.execute(&hold).await {
             Ok(_) => {}
             Err(RewardsError::Wallet(refusal)) => {
                 // Nothing reached the book; the refusal is the order's answer from now on.
-                order::Entity::update(order::ActiveModel {
-                    id: ActiveValue::Unchanged(request.id),
-                    status: ActiveValue::Set("rejected".to_owned()),
-                    held: ActiveValue::Set(0),
-                    reason: ActiveValue::Set(Some(refusal.code.clone())),
-                    updated_at: ActiveValue::Set(Utc::now()),
-                    ..Default::default()
-                })
-                .exec(&self.context.db)
-                .await?;
+                order::Entity::update_many()
+                    .col_expr(order::Column::Status, "rejected".into())
+                    .col_expr(order::Column::Reason, Some(refusal.code.clone()).into())
+                    .col_expr(order::Column::UpdatedAt, Utc::now().into())
+                    .filter(order::Column::Id.eq(row.id))
+                    .filter(order::Column::Status.eq("submitting"))
+                    .filter(order::Column::EngineId.is_null())
+                    .exec(&self.context.db)
+                    .await?;
                 return Err(RewardsError::Wallet(refusal));
             }
-            Err(error) => return Err(error),
+            Err(error) => {
+                self.unclaim(row.id).await;
+                return Err(error);
+            }
         }
+        let answer = OrderView {
+            id: row.id,
+            sku: sku.to_owned(),
+            side: request.side,
+            price: request.price,
+            qty: request.qty,
+            time_in_force: request.time_in_force.as_str().to_owned(),
+            status: "open".to_owned(),
+            filled: 0,
+            open: request.qty,
+            reason: None,
+        };
         let tif = request.time_in_force.engine();
-        let outcome: Result<Outcome, RewardsError> = self
+        let submitted: Result<Submitted, RewardsError> = self
             .actors
             .call(sku.to_owned(), |reply| MarketMsg::Submit {
                 order: state.clone(),
                 tif,
+                answer,
                 reply,
             })
             .await
             .map_err(actor_error)?;
-        let outcome = outcome?;
-        Ok((
-            OrderView {
-                id: request.id,
-                sku: sku.to_owned(),
-                side: request.side,
-                price: request.price,
-                qty: request.qty,
-                time_in_force: request.time_in_force.as_str().to_owned(),
-                status: outcome.status.as_str().to_owned(),
-                filled: outcome.filled,
-                open: if outcome.status == Status::Open {
-                    outcome.open
-                } else {
-                    0
-                },
-                reason: outcome.reason.map(str::to_owned),
-            },
-            false,
-        ))
+        match submitted? {
+            Submitted::Entered(answer) => Ok(Some(answer)),
+            Submitted::Refused => {
+                let row = order::Entity::find_by_id(row.id)
+                    .one(&self.context.db)
+                    .await?
+                    .ok_or_else(|| RewardsError::Unavailable("order row vanished".into()))?;
+                if row.status == "rejected" && row.reason.as_deref() == Some("interrupted") {
+                    // Released by the abandon job while this attempt held: the hold this
+                    // attempt made goes too.
+                    self.release(&row).await?;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Gives an order whose attempt failed before the book back to its resends.
+    async fn unclaim(&self, id: Uuid) {
+        let released = order::Entity::update_many()
+            .col_expr(order::Column::Status, "new".into())
+            .col_expr(order::Column::UpdatedAt, Utc::now().into())
+            .filter(order::Column::Id.eq(id))
+            .filter(order::Column::Status.eq("submitting"))
+            .filter(order::Column::EngineId.is_null())
+            .exec(&self.context.db)
+            .await;
+        if let Err(error) = released {
+            tracing::warn!(order = %id, %error, "order left submitting");
+        }
     }
 
     /// Cancels the user's open order; its hold is released.
@@ -601,6 +584,9 @@ impl Markets {
 
     /// Cancels an open order, whoever asks (the user, or its hold's deadline).
     pub async fn cancel_open(&self, sku: &str, id: Uuid) -> Result<(), RewardsError> {
+        if self.context.halt_of(sku).await?.is_some() {
+            return Err(RewardsError::MarketHalted(sku.to_owned()));
+        }
         let result: Result<Outcome, RewardsError> = self
             .actors
             .call(sku.to_owned(), |reply| MarketMsg::Cancel {
@@ -652,61 +638,49 @@ impl Markets {
             .collect())
     }
 
-    /// Markets with settlements still pending (a node stopped between a command and its
-    /// settlement): drained as the node starts.
-    pub async fn unsettled(&self) -> Result<Vec<String>, RewardsError> {
-        let skus: Vec<String> = settlement::Entity::find()
-            .select_only()
-            .column(settlement::Column::Sku)
-            .distinct()
-            .filter(settlement::Column::Status.eq("pending"))
-            .into_tuple()
-            .all(&self.context.db)
-            .await?;
-        Ok(skus)
-    }
-
-    /// Sends the market's pending settlements (the job behind a wallet outage).
-    pub async fn drain(&self, sku: &str) -> Result<(), RewardsError> {
-        let result: Result<(), RewardsError> = self
-            .actors
-            .call(sku.to_owned(), |reply| MarketMsg::Drain { reply })
-            .await
-            .map_err(actor_error)?;
-        result
-    }
-
     /// Releases the hold of an order that never reached the book (its attempt stopped
     /// after the hold; the abandon job, long after any request could still be running).
+    /// The order is released first, by a conditional update, so that an attempt still
+    /// under way finds it gone and the book never takes it.
     pub async fn abandon(&self, id: Uuid) -> Result<(), RewardsError> {
+        order::Entity::update_many()
+            .col_expr(order::Column::Status, "rejected".into())
+            .col_expr(order::Column::Reason, Some("interrupted".to_owned()).into())
+            .col_expr(order::Column::Held, 0.into())
+            .col_expr(order::Column::UpdatedAt, Utc::now().into())
+            .filter(order::Column::Id.eq(id))
+            .filter(order::Column::Status.is_in(["new", "submitting"]))
+            .filter(order::Column::EngineId.is_null())
+            .exec(&self.context.db)
+            .await?;
         let Some(row) = order::Entity::find_by_id(id).one(&self.context.db).await? else {
             return Ok(());
         };
-        if row.status != "new" {
-            return Ok(());
+        if row.status == "rejected" && row.reason.as_deref() == Some("interrupted") {
+            // Again on every run of the job: the void is idempotent.
+            self.release(&row).await?;
         }
+        Ok(())
+    }
+
+    /// Voids the hold of an order released before the book.
+    async fn release(&self, row: &order::Model) -> Result<(), RewardsError> {
         let void = Batch {
             legs: vec![Leg::Void(contracts::wallet::VoidLeg {
-                id: ledger::leg_id(&[&id.to_string(), "abandon"]),
+                id: ledger::leg_id(&[&row.id.to_string(), "abandon"]),
                 pending_id: row.hold_id,
                 memo: Some("order abandoned before the book".to_owned()),
             })],
         };
         match self.context.ledger.execute(&void).await {
-            Ok(_) => {}
+            Ok(_) => Ok(()),
             Err(RewardsError::Wallet(refusal))
-                if matches!(refusal.code.as_str(), "hold_not_found" | "hold_resolved") => {}
-            Err(error) => return Err(error),
+                if matches!(refusal.code.as_str(), "hold_not_found" | "hold_resolved") =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(error),
         }
-        order::Entity::update_many()
-            .col_expr(order::Column::Status, "rejected".into())
-            .col_expr(order::Column::Reason, Some("interrupted".to_owned()).into())
-            .col_expr(order::Column::Held, 0.into())
-            .filter(order::Column::Id.eq(id))
-            .filter(order::Column::Status.eq("new"))
-            .exec(&self.context.db)
-            .await?;
-        Ok(())
     }
 
     /// The user's order.
@@ -720,8 +694,25 @@ impl Markets {
     }
 }
 
+/// The answer an order was first given (its state then), for every resend.
+fn answer_of(row: &order::Model) -> OrderView {
+    row.answer
+        .as_deref()
+        .and_then(|answer| serde_json::from_str(answer).ok())
+        .unwrap_or_else(|| view(row))
+}
+
 fn rejection(row: &order::Model) -> RewardsError {
     let code = row.reason.clone().unwrap_or_default();
+    if code == "interrupted" {
+        return RewardsError::Conflict(
+            "interrupted",
+            format!(
+                "order {} stopped before the book and its hold was released; place it again under a new id",
+                row.id
+            ),
+        );
+    }
     match serde_json::from_value::<matching::RejectReason>(serde_json::Value::String(code.clone()))
     {
         Ok(reason) => RewardsError::Rejected(reason),
@@ -732,7 +723,8 @@ fn rejection(row: &order::Model) -> RewardsError {
     }
 }
 
-fn request_hash(sku: &str, request: &PlaceOrder) -> String {
+/// What identifies an order's request: a resend under its id must carry the same.
+pub fn request_hash(sku: &str, request: &PlaceOrder) -> String {
     let text = format!(
         "{sku}|{}|{}|{}|{}",
         side_str(match request.side {
