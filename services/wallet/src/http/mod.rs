@@ -39,7 +39,10 @@ impl From<LedgerError> for ApiError {
             }
             LedgerError::Unavailable(ref cause) => {
                 tracing::warn!(%cause, "ledger unavailable");
+                // Every cause is passing (a busy wallet actor or node, a paused key, a
+                // database blip): a second is the shortest wait that is not a hot loop.
                 ApiError::unavailable("the ledger is unavailable; retry with the same ids")
+                    .with_header(actix_web::http::header::RETRY_AFTER, "1")
             }
             _ => ApiError::validation(code, error.to_string()),
         }
