@@ -59,10 +59,10 @@ pub enum Submitted {
 
 pub enum MarketMsg {
     Submit {
-        order: OrderState,
+        order: Box<OrderState>,
         tif: matching::TimeInForce,
         /// The order's answer, but for what the book decides.
-        answer: OrderView,
+        answer: Box<OrderView>,
         reply: RpcReplyPort<Result<Submitted, RewardsError>>,
     },
     Cancel {
@@ -187,7 +187,7 @@ impl Keyed for Markets {
                 answer,
                 reply,
             } => {
-                let result = self.submit(sku, state, &order, tif, answer).await;
+                let result = self.submit(sku, state, &order, tif, *answer).await;
                 self.answer(result, reply)
             }
             MarketMsg::Cancel { order, reply } => {

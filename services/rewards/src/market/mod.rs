@@ -405,10 +405,9 @@ impl Markets {
                         return Err(RewardsError::MarketHalted(sku.to_owned()));
                     }
                     if self.claim(&row, None).await? {
-                        match self.submit(sku, &row, request).await? {
-                            Some(answer) => return Ok((answer, replayed)),
-                            // Entered by another attempt, or released: its row says.
-                            None => {}
+                        // `None`: entered by another attempt, or released: its row says.
+                        if let Some(answer) = self.submit(sku, &row, request).await? {
+                            return Ok((answer, replayed));
                         }
                     }
                 }
@@ -418,9 +417,8 @@ impl Markets {
                         && row.updated_at < cutoff
                         && self.claim(&row, Some(cutoff)).await?
                     {
-                        match self.submit(sku, &row, request).await? {
-                            Some(answer) => return Ok((answer, true)),
-                            None => {}
+                        if let Some(answer) = self.submit(sku, &row, request).await? {
+                            return Ok((answer, true));
                         }
                     } else if waiting.elapsed() >= RESEND_WAIT {
                         return Err(RewardsError::InProgress { retry_after: 1 });
@@ -524,9 +522,9 @@ impl Markets {
         let submitted: Result<Submitted, RewardsError> = self
             .actors
             .call(sku.to_owned(), |reply| MarketMsg::Submit {
-                order: state.clone(),
+                order: Box::new(state.clone()),
                 tif,
-                answer,
+                answer: Box::new(answer),
                 reply,
             })
             .await

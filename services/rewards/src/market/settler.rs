@@ -116,10 +116,10 @@ impl MarketContext {
                 .exec(&self.db)
                 .await?
                 .rows_affected;
-            if claimed == 1 {
-                if let Some(done) = self.settle(sku, &row, claim).await? {
-                    return Ok(done);
-                }
+            if claimed == 1
+                && let Some(done) = self.settle(sku, &row, claim).await?
+            {
+                return Ok(done);
             }
             // Claimed or finished by another settler meanwhile: look again.
         }
