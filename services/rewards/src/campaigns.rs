@@ -551,14 +551,18 @@ impl Campaigns {
         }))
     }
 
+    /// What one delivery of an activity event grants: how many rewards. An error leaves
+    /// the event to be delivered again (`Invalid`: it never will be worth it).
+    pub async fn on_event(&self, message: &bus::Message) -> Result<u32, RewardsError> {
+        match self.activity(message).await? {
+            Some(activity) => self.on_activity(&activity).await,
+            None => Ok(0),
+        }
+    }
+
     async fn handle(&self, delivery: DurableMessage) {
-        let result = match self.activity(&delivery.message).await {
-            Ok(Some(activity)) => self.on_activity(&activity).await.map(drop),
-            Ok(None) => Ok(()),
-            Err(error) => Err(error),
-        };
-        let acked = match result {
-            Ok(()) => delivery.ack().await,
+        let acked = match self.on_event(&delivery.message).await {
+            Ok(_) => delivery.ack().await,
             Err(RewardsError::Invalid { code, message }) => {
                 tracing::warn!(subject = %delivery.message.subject, %code, %message, "activity event dropped");
                 delivery.term().await
