@@ -25,6 +25,10 @@ pub enum RewardsError {
     SoldOut(String),
     #[error("{0}")]
     Conflict(&'static str, String),
+    /// The first send of this request is still being carried out: the same key, sent
+    /// again after `retry_after` seconds, gets its result.
+    #[error("this request is still in progress; send it again with the same Idempotency-Key")]
+    InProgress { retry_after: u64 },
     /// The wallet refused (insufficient funds, say): its code, passed through.
     #[error("{}", .0.message)]
     Wallet(Refusal),
@@ -58,6 +62,7 @@ impl RewardsError {
             Self::SoldOut(_) => "sold_out",
             Self::Wallet(refusal) => &refusal.code,
             Self::Rejected(reason) => reason.code(),
+            Self::InProgress { .. } => "request_in_progress",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -83,6 +88,11 @@ impl From<RewardsError> for ApiError {
             | RewardsError::Expired(_)
             | RewardsError::SoldOut(_)
             | RewardsError::Conflict(..) => ApiError::conflict(code, error.to_string()),
+            RewardsError::InProgress { retry_after } => ApiError::conflict(code, error.to_string())
+                .with_header(
+                    actix_web::http::header::RETRY_AFTER,
+                    retry_after.to_string(),
+                ),
             RewardsError::Rejected(_) => ApiError::validation(code, error.to_string()),
             // `ledger::Ledger` has already turned the wallet's own outages into
             // `Unavailable`: what is left here are refusals.

@@ -6,12 +6,17 @@
 
 use sea_orm_migration::prelude::*;
 
+mod m0002_redemptions;
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_rewards::Migration)]
+        vec![
+            Box::new(m0001_rewards::Migration),
+            Box::new(m0002_redemptions::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -99,7 +99,10 @@ impl Rig {
 
     /// A user holding `units` vouchers of `sku`, bought with coins.
     async fn holder(&self, sku: &str, units: u64) -> String {
-        let user = UserId::new();
+        self.holder_of(UserId::new(), sku, units).await
+    }
+
+    async fn holder_of(&self, user: UserId, sku: &str, units: u64) -> String {
         let token = self.app.token(user, &[Role::User]);
         self.fund(&format!("user:{}", user.0), 100 * units).await;
         for n in 0..units {
@@ -228,7 +231,11 @@ async fn eight_at_once(rig: &Rig, nodes: &[&TestApp], sku: &str) {
         2,
         "one unit burnt"
     );
-    assert_eq!(redeemed_codes(app, sku).await, 1, "one code marked redeemed");
+    assert_eq!(
+        redeemed_codes(app, sku).await,
+        1,
+        "one code marked redeemed"
+    );
     let mine: Value = app
         .client
         .get(app.url("/v1/me/vouchers"))
@@ -293,6 +300,96 @@ async fn one_key_sent_alternately_to_two_nodes_reveals_one_code_and_burns_one_un
     rig.app.shutdown().await.unwrap();
 }
 
+/// What a crash right after the claim leaves: the row pending, its claimer's lease lapsed.
+async fn crashed_claim(app: &TestApp, user: Uuid, sku: &str, key: &str) -> Uuid {
+    use sea_orm::ActiveValue::Set;
+    let id = Uuid::now_v7();
+    let then = chrono::Utc::now() - chrono::Duration::hours(1);
+    rewards::store::redemption::Entity::insert(rewards::store::redemption::ActiveModel {
+        id: Set(id),
+        user_id: Set(user),
+        idem_key: Set(key.to_owned()),
+        sku: Set(sku.to_owned()),
+        code_id: Set(None),
+        status: Set("pending".into()),
+        failure: Set(None),
+        lease_until: Set(then + chrono::Duration::seconds(30)),
+        created_at: Set(then),
+        updated_at: Set(then),
+    })
+    .exec(app.node().db())
+    .await
+    .unwrap();
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redemption_a_crash_left_half_done_is_finished_once_by_a_resend_or_its_job() {
+    let rig = Rig::new().await;
+    rig.sku("CRASH_1", 5).await;
+    let user = UserId::new();
+    let token = rig.holder_of(user, "CRASH_1", 3).await;
+    let app = &rig.app;
+
+    // Stopped before the burn: a resend carries it out, once however often it comes.
+    crashed_claim(app, user.0, "CRASH_1", "before-burn").await;
+    let sends = (0..4).map(|_| async {
+        let first = redeem(app, &token, "CRASH_1", "before-burn").await;
+        revealed(app, &token, "CRASH_1", "before-burn", first).await
+    });
+    let codes = futures::future::join_all(sends).await;
+    assert!(codes.iter().all(|code| *code == codes[0]), "{codes:?}");
+    assert_eq!(balance(app, &token, "VCH_CRASH_1").await, 2);
+    assert_eq!(redeemed_codes(app, "CRASH_1").await, 1);
+
+    // Stopped after the burn: its job attaches a code and burns nothing more.
+    let id = crashed_claim(app, user.0, "CRASH_1", "after-burn").await;
+    let bus = app.node().bus().clone();
+    let ledger = rewards::ledger::Ledger::new(bus.clone());
+    let burn = contracts::wallet::Batch {
+        legs: vec![contracts::wallet::Leg::Transfer(
+            contracts::wallet::TransferLeg {
+                id: rewards::ledger::leg_id(&["redeem", &user.0.to_string(), "after-burn"]),
+                debit: format!("user:{}", user.0),
+                credit: "system:issuance".into(),
+                asset: "VCH_CRASH_1".into(),
+                amount: "1".into(),
+                memo: Some("redeemed".into()),
+            },
+        )],
+    };
+    ledger.execute(&burn).await.unwrap();
+    assert_eq!(balance(app, &token, "VCH_CRASH_1").await, 1);
+    let db = app.node().db().clone();
+    let catalog = rewards::catalog::Catalog::new(
+        db.clone(),
+        ledger,
+        codes::Sealer::new(&[7; 32]),
+        jobs::Jobs::new(db, bus),
+        chrono::Duration::seconds(30),
+    );
+    catalog.finish_redemption(id).await.unwrap();
+    catalog.finish_redemption(id).await.unwrap();
+    assert_eq!(balance(app, &token, "VCH_CRASH_1").await, 1, "one burn");
+    assert_eq!(redeemed_codes(app, "CRASH_1").await, 2);
+    let again = redeem(app, &token, "CRASH_1", "after-burn").await;
+    assert_eq!(again.status, StatusCode::CREATED, "{again:?}");
+    let code = again.body["code"].as_str().unwrap();
+    assert!(!codes.contains(&code.to_owned()));
+
+    // A key whose burn the wallet refused answers that, and burns nothing later.
+    let broke = rig.app.token(UserId::new(), &[Role::User]);
+    let refused = redeem(app, &broke, "CRASH_1", "nothing").await;
+    assert_eq!(
+        (refused.status, refused.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("no_voucher_to_redeem")),
+        "{refused:?}"
+    );
+    let again = redeem(app, &broke, "CRASH_1", "nothing").await;
+    assert_eq!(again.body["code"], "no_voucher_to_redeem");
+    rig.app.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_streak_grant_that_failed_once_is_granted_when_the_event_comes_again() {
     let rig = Rig::new().await;
@@ -336,7 +433,10 @@ async fn a_login_streak_grant_that_failed_once_is_granted_when_the_event_comes_a
     execute("ALTER TABLE rewards_grants RENAME TO rewards_grants_away").await;
     let second = login(day(2));
     let failed = campaigns.on_event(&second).await;
-    assert!(failed.is_err(), "the grant could not be written: {failed:?}");
+    assert!(
+        failed.is_err(),
+        "the grant could not be written: {failed:?}"
+    );
     execute("ALTER TABLE rewards_grants_away RENAME TO rewards_grants").await;
 
     // Redelivered: the streak of two is rewarded now, and once however often it comes.
@@ -353,7 +453,11 @@ async fn a_login_streak_grant_that_failed_once_is_granted_when_the_event_comes_a
     })
     .await;
     let campaigns = rig
-        .admin_send(reqwest::Method::GET, "/v1/admin/rewards/campaigns", json!({}))
+        .admin_send(
+            reqwest::Method::GET,
+            "/v1/admin/rewards/campaigns",
+            json!({}),
+        )
         .await;
     assert_eq!(campaigns[0]["spent"], 50);
     rig.app.shutdown().await.unwrap();
