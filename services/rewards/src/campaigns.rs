@@ -10,6 +10,9 @@
 //! - takes it from the campaign's budget with a conditional update (`spent + amount <=
 //!   budget`), so concurrent grants can never overspend;
 //! - enqueues the payout job, which moves the coins from `system:reward_pool`.
+//!
+//! A login's streak is counted in the transaction of its grants, so a delivery that fails
+//! anywhere counts nothing and its redelivery grants.
 
 use crate::error::RewardsError;
 use crate::ledger::{self, COIN, Ledger, REWARD_POOL};
@@ -23,8 +26,8 @@ use contracts::wallet::{Batch, Leg, TransferLeg};
 use futures::StreamExt;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -288,20 +291,42 @@ impl Campaigns {
 
     /// Grants every running campaign's reward for `activity`; returns how many granted.
     pub async fn on_activity(&self, activity: &Activity) -> Result<u32, RewardsError> {
-        let mut query = campaign::Entity::find()
-            .filter(campaign::Column::Trigger.eq(activity.trigger.as_str()))
-            .filter(campaign::Column::StartsAt.lte(activity.at))
-            .filter(campaign::Column::EndsAt.gt(activity.at));
-        if let Some(streak) = activity.streak {
-            query = query
-                .filter(campaign::Column::StreakDays.eq(i32::try_from(streak).unwrap_or(i32::MAX)));
-        }
         let mut granted = 0;
-        for row in query.all(&self.db).await? {
+        for row in running(&self.db, activity).await? {
             if self.grant(&row, activity.user, &activity.source).await? {
                 granted += 1;
             }
         }
+        Ok(granted)
+    }
+
+    /// A login: the user's streak is counted and its rewards granted in one transaction,
+    /// so a delivery that fails part way counts nothing, and its redelivery counts the day
+    /// and grants. (Counted apart, a grant that failed once found the day counted on the
+    /// redelivery and was never retried into existence.)
+    async fn on_login(&self, user: Uuid, at: DateTime<Utc>) -> Result<u32, RewardsError> {
+        let txn = self.db.begin().await?;
+        let Some(streak) = count_login(&txn, user, at).await? else {
+            txn.rollback().await?;
+            return Ok(0);
+        };
+        let activity = Activity {
+            trigger: Trigger::LoginStreak,
+            user,
+            source: format!("streak:{}", at.date_naive()),
+            at,
+            streak: Some(streak),
+        };
+        let mut granted = 0;
+        let mut enqueued = Vec::new();
+        for row in running(&txn, &activity).await? {
+            if let Some(jobs) = self.grant_in(&txn, &row, user, &activity.source).await? {
+                granted += 1;
+                enqueued.extend(jobs);
+            }
+        }
+        txn.commit().await?;
+        self.jobs.wake(&enqueued).await;
         Ok(granted)
     }
 
@@ -313,8 +338,27 @@ impl Campaigns {
         user: Uuid,
         source: &str,
     ) -> Result<bool, RewardsError> {
-        let id = ledger::leg_id(&["grant", &campaign.id.to_string(), &user.to_string(), source]);
         let txn = self.db.begin().await?;
+        let granted = self.grant_in(&txn, campaign, user, source).await?;
+        txn.commit().await?;
+        if let Some(enqueued) = &granted {
+            self.jobs.wake(enqueued).await;
+        }
+        Ok(granted.is_some())
+    }
+
+    /// [`Campaigns::grant`] inside `txn`, under a savepoint of its own so a refusal (cap,
+    /// budget, a source granted before) undoes only this grant. Returns the payout job to
+    /// wake once `txn` commits, or `None` when nothing was granted.
+    async fn grant_in(
+        &self,
+        txn: &DatabaseTransaction,
+        campaign: &campaign::Model,
+        user: Uuid,
+        source: &str,
+    ) -> Result<Option<Vec<jobs::Enqueued>>, RewardsError> {
+        let id = ledger::leg_id(&["grant", &campaign.id.to_string(), &user.to_string(), source]);
+        let txn = txn.begin().await?;
         let inserted = grant::Entity::insert(grant::ActiveModel {
             id: ActiveValue::Set(id),
             campaign: ActiveValue::Set(campaign.id),
@@ -333,7 +377,7 @@ impl Campaigns {
         .await?;
         if inserted == 0 {
             txn.rollback().await?;
-            return Ok(false);
+            return Ok(None);
         }
         campaign_user::Entity::insert(campaign_user::ActiveModel {
             campaign: ActiveValue::Set(campaign.id),
@@ -362,7 +406,7 @@ impl Campaigns {
             .await?;
         if counted.rows_affected == 0 {
             txn.rollback().await?;
-            return Ok(false);
+            return Ok(None);
         }
         let taken = campaign::Entity::update_many()
             .col_expr(
@@ -379,7 +423,7 @@ impl Campaigns {
             .await?;
         if taken.rows_affected == 0 {
             txn.rollback().await?;
-            return Ok(false);
+            return Ok(None);
         }
         let enqueued = self
             .jobs
@@ -387,8 +431,7 @@ impl Campaigns {
             .await
             .map_err(|error| RewardsError::Unavailable(error.to_string()))?;
         txn.commit().await?;
-        self.jobs.wake(&enqueued).await;
-        Ok(true)
+        Ok(Some(enqueued))
     }
 
     /// Pays grant `id` from the reward pool (the payout job).
@@ -418,54 +461,8 @@ impl Campaigns {
         Ok(())
     }
 
-    /// A login on `at`'s day: the user's streak, if this login extended or started one
-    /// (`None` for a second login the same day, or an event older than the last).
-    async fn count_login(
-        &self,
-        user: Uuid,
-        at: DateTime<Utc>,
-    ) -> Result<Option<u32>, RewardsError> {
-        let day = at.date_naive();
-        let txn = self.db.begin().await?;
-        login::Entity::insert(login::ActiveModel {
-            user_id: ActiveValue::Set(user),
-            last_day: ActiveValue::Set(String::new()),
-            streak: ActiveValue::Set(0),
-        })
-        .on_conflict(
-            OnConflict::column(login::Column::UserId)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-        let row = login::Entity::find_by_id(user)
-            .one(&txn)
-            .await?
-            .ok_or_else(|| RewardsError::Internal("login row vanished".into()))?;
-        let last = NaiveDate::parse_from_str(&row.last_day, "%Y-%m-%d").ok();
-        let streak = match last {
-            Some(last) if last >= day => None,
-            Some(last) if last.succ_opt() == Some(day) => {
-                Some(u32::try_from(row.streak).unwrap_or(0) + 1)
-            }
-            _ => Some(1),
-        };
-        if let Some(streak) = streak {
-            login::Entity::update(login::ActiveModel {
-                user_id: ActiveValue::Unchanged(user),
-                last_day: ActiveValue::Set(day.format("%Y-%m-%d").to_string()),
-                streak: ActiveValue::Set(i32::try_from(streak).unwrap_or(i32::MAX)),
-            })
-            .exec(&txn)
-            .await?;
-        }
-        txn.commit().await?;
-        Ok(streak)
-    }
-
-    /// Reads one bus event into activity (a login updates the user's streak first).
-    async fn activity(&self, message: &bus::Message) -> Result<Option<Activity>, RewardsError> {
+    /// Reads one bus event into activity (a login's streak is not counted yet).
+    fn activity(message: &bus::Message) -> Result<Option<Activity>, RewardsError> {
         let decode =
             |error: bus::BusError| RewardsError::invalid("malformed_event", error.to_string());
         let subject = message.subject.as_str();
@@ -480,15 +477,12 @@ impl Campaigns {
             }
         } else if subject == UserLoggedIn::SUBJECT {
             let event: UserLoggedIn = message.decode().map_err(decode)?;
-            let Some(streak) = self.count_login(event.user_id.0, event.at).await? else {
-                return Ok(None);
-            };
             Activity {
                 trigger: Trigger::LoginStreak,
                 user: event.user_id.0,
                 source: format!("streak:{}", event.at.date_naive()),
                 at: event.at,
-                streak: Some(streak),
+                streak: None,
             }
         } else if subject == UserReferred::SUBJECT {
             let event: UserReferred = message.decode().map_err(decode)?;
@@ -551,14 +545,21 @@ impl Campaigns {
         }))
     }
 
+    /// What one delivery of an activity event grants: how many rewards. An error leaves
+    /// the event to be delivered again (`Invalid`: it never will be worth it).
+    pub async fn on_event(&self, message: &bus::Message) -> Result<u32, RewardsError> {
+        match Self::activity(message)? {
+            Some(login) if login.trigger == Trigger::LoginStreak => {
+                self.on_login(login.user, login.at).await
+            }
+            Some(activity) => self.on_activity(&activity).await,
+            None => Ok(0),
+        }
+    }
+
     async fn handle(&self, delivery: DurableMessage) {
-        let result = match self.activity(&delivery.message).await {
-            Ok(Some(activity)) => self.on_activity(&activity).await.map(drop),
-            Ok(None) => Ok(()),
-            Err(error) => Err(error),
-        };
-        let acked = match result {
-            Ok(()) => delivery.ack().await,
+        let acked = match self.on_event(&delivery.message).await {
+            Ok(_) => delivery.ack().await,
             Err(RewardsError::Invalid { code, message }) => {
                 tracing::warn!(subject = %delivery.message.subject, %code, %message, "activity event dropped");
                 delivery.term().await
@@ -572,4 +573,65 @@ impl Campaigns {
             tracing::warn!(%error, "activity event not acknowledged");
         }
     }
+}
+
+/// A login on `at`'s day, counted in `txn`: the user's streak, if this login extended or
+/// started one (`None` for a second login the same day, or an event older than the last).
+async fn count_login(
+    txn: &DatabaseTransaction,
+    user: Uuid,
+    at: DateTime<Utc>,
+) -> Result<Option<u32>, RewardsError> {
+    let day = at.date_naive();
+    login::Entity::insert(login::ActiveModel {
+        user_id: ActiveValue::Set(user),
+        last_day: ActiveValue::Set(String::new()),
+        streak: ActiveValue::Set(0),
+    })
+    .on_conflict(
+        OnConflict::column(login::Column::UserId)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    let row = login::Entity::find_by_id(user)
+        .one(txn)
+        .await?
+        .ok_or_else(|| RewardsError::Internal("login row vanished".into()))?;
+    let last = NaiveDate::parse_from_str(&row.last_day, "%Y-%m-%d").ok();
+    let streak = match last {
+        Some(last) if last >= day => None,
+        Some(last) if last.succ_opt() == Some(day) => {
+            Some(u32::try_from(row.streak).unwrap_or(0) + 1)
+        }
+        _ => Some(1),
+    };
+    if let Some(streak) = streak {
+        login::Entity::update(login::ActiveModel {
+            user_id: ActiveValue::Unchanged(user),
+            last_day: ActiveValue::Set(day.format("%Y-%m-%d").to_string()),
+            streak: ActiveValue::Set(i32::try_from(streak).unwrap_or(i32::MAX)),
+        })
+        .exec(txn)
+        .await?;
+    }
+    Ok(streak)
+}
+
+/// The campaigns with `activity`'s trigger running at its time (for a streak, those
+/// rewarding its length).
+async fn running(
+    db: &impl ConnectionTrait,
+    activity: &Activity,
+) -> Result<Vec<campaign::Model>, RewardsError> {
+    let mut query = campaign::Entity::find()
+        .filter(campaign::Column::Trigger.eq(activity.trigger.as_str()))
+        .filter(campaign::Column::StartsAt.lte(activity.at))
+        .filter(campaign::Column::EndsAt.gt(activity.at));
+    if let Some(streak) = activity.streak {
+        query = query
+            .filter(campaign::Column::StreakDays.eq(i32::try_from(streak).unwrap_or(i32::MAX)));
+    }
+    Ok(query.all(db).await?)
 }

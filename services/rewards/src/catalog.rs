@@ -6,7 +6,9 @@
 //! in clear only to their owner, once redeemed. A user's unredeemed vouchers of a SKU are
 //! also units in the wallet (`VCH_<sku>`), which is what the SKU's market trades: a
 //! purchase mints one unit, a redemption burns one, a trade moves units and then as many
-//! codes.
+//! codes. Redemption, claimed per key before it acts, is in [`redemption`].
+
+mod redemption;
 
 use crate::error::RewardsError;
 use crate::ledger::{self, COIN, ISSUANCE, Ledger, TREASURY};
@@ -633,90 +635,6 @@ impl Catalog {
             .map_err(|error| {
                 RewardsError::Internal(format!("code {} does not open: {error}", row.id))
             })
-    }
-
-    /// Redeems one of the user's vouchers of `sku_id`: its unit is burnt in the wallet
-    /// (so it can no longer be sold), then one of the user's codes is revealed. `key`
-    /// makes a resend reveal the same code.
-    pub async fn redeem(
-        &self,
-        user: Uuid,
-        sku_id: &str,
-        key: &str,
-    ) -> Result<(VoucherView, bool), RewardsError> {
-        let sku = self.sku(sku_id).await?;
-        if let Some(done) = code::Entity::find()
-            .filter(code::Column::Owner.eq(user))
-            .filter(code::Column::RedeemKey.eq(key))
-            .one(&self.db)
-            .await?
-        {
-            if done.sku != sku_id {
-                return Err(RewardsError::Conflict(
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used to redeem another voucher".into(),
-                ));
-            }
-            return Ok((self.redeemed_view(&done, &sku)?, true));
-        }
-        if sku.expires_at <= Utc::now() {
-            return Err(RewardsError::Expired(sku_id.to_owned()));
-        }
-        let burn = Batch {
-            legs: vec![Leg::Transfer(TransferLeg {
-                id: ledger::leg_id(&["redeem", &user.to_string(), key]),
-                debit: ledger::user(user),
-                credit: ISSUANCE.to_owned(),
-                asset: ledger::units_asset(sku_id),
-                amount: "1".to_owned(),
-                memo: Some("redeemed".to_owned()),
-            })],
-        };
-        match self.ledger.execute(&burn).await {
-            Ok(_) => {}
-            Err(RewardsError::Wallet(refusal))
-                if matches!(
-                    refusal.code.as_str(),
-                    "insufficient_funds" | "unknown_account"
-                ) =>
-            {
-                return Err(RewardsError::Conflict(
-                    "no_voucher_to_redeem",
-                    format!("you hold no {sku_id} voucher that is not on sale"),
-                ));
-            }
-            Err(error) => return Err(error),
-        }
-        let now = Utc::now();
-        let candidate = Query::select()
-            .column(code::Column::Id)
-            .from(code::Entity)
-            .and_where(code::Column::Sku.eq(sku_id))
-            .and_where(code::Column::Owner.eq(user))
-            .and_where(code::Column::RedeemedAt.is_null())
-            .limit(1)
-            .to_owned();
-        let claimed = code::Entity::update_many()
-            .col_expr(code::Column::RedeemedAt, Some(now).into())
-            .col_expr(code::Column::RedeemKey, Some(key.to_owned()).into())
-            .filter(code::Column::Id.in_subquery(candidate))
-            .filter(code::Column::RedeemedAt.is_null())
-            .exec(&self.db)
-            .await?;
-        if claimed.rows_affected == 0 {
-            // The unit arrived by a trade whose codes have not moved yet: the same key
-            // retried shortly finds one (the burn is not repeated).
-            return Err(RewardsError::Unavailable(
-                "the voucher is still settling; retry with the same Idempotency-Key".into(),
-            ));
-        }
-        let row = code::Entity::find()
-            .filter(code::Column::Owner.eq(user))
-            .filter(code::Column::RedeemKey.eq(key))
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| RewardsError::Internal("redeemed code vanished".into()))?;
-        Ok((self.redeemed_view(&row, &sku)?, false))
     }
 
     fn redeemed_view(

@@ -89,6 +89,7 @@ impl Module for Rewards {
             .worker(work::ExpireOrder(markets.clone()))
             .worker(work::AbandonOrder(markets.clone()))
             .worker(work::CompletePurchase(catalog.clone()))
+            .worker(work::FinishRedemption(catalog.clone()))
             .worker(work::PayGrant(campaigns.clone()))
             .start()
             .await

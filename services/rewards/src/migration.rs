@@ -6,6 +6,7 @@
 
 use sea_orm_migration::prelude::*;
 
+mod m0002_redemptions;
 mod m0003_market_integrity;
 
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m0001_rewards::Migration),
+            Box::new(m0002_redemptions::Migration),
             Box::new(m0003_market_integrity::Migration),
         ]
     }

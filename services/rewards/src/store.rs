@@ -51,6 +51,20 @@ entity!(code, "rewards_codes", {
     created_at: ChronoDateTimeUtc,
 });
 
+entity!(redemption, "rewards_redemptions", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    id: Uuid,
+    user_id: Uuid,
+    idem_key: String,
+    sku: String,
+    code_id: Option<Uuid>,
+    status: String,
+    failure: Option<String>,
+    lease_until: ChronoDateTimeUtc,
+    created_at: ChronoDateTimeUtc,
+    updated_at: ChronoDateTimeUtc,
+});
+
 entity!(purchase, "rewards_purchases", {
     #[sea_orm(primary_key, auto_increment = false)]
     id: Uuid,

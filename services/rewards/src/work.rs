@@ -138,6 +138,30 @@ pub fn purchase_job(purchase: Uuid, at: DateTime<Utc>) -> Result<NewJob, Rewards
         .at(at))
 }
 
+/// Finishes a redemption its claimer left pending (a crash, the wallet away, a code still
+/// settling), and makes sure a failed one burnt nothing.
+#[derive(Clone)]
+pub struct FinishRedemption(pub Catalog);
+
+impl Worker for FinishRedemption {
+    const NAME: &'static str = "rewards.finish_redemption";
+    type Args = Uuid;
+
+    fn options() -> JobOptions {
+        options()
+    }
+
+    async fn perform(&self, job: Job<Uuid>) -> Result<Value, JobError> {
+        outcome(self.0.finish_redemption(job.args).await)
+    }
+}
+
+pub fn redemption_job(redemption: Uuid, at: DateTime<Utc>) -> Result<NewJob, RewardsError> {
+    Ok(NewJob::of::<FinishRedemption>(&redemption)
+        .map_err(to_jobs)?
+        .at(at))
+}
+
 /// Pays a reward granted by a campaign, from the reward pool.
 #[derive(Clone)]
 pub struct PayGrant(pub Campaigns);

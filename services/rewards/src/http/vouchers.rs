@@ -72,20 +72,24 @@ pub async fn mine(catalog: Data<Catalog>, caller: Authenticated) -> Result<HttpR
 }
 
 /// Redeem one of your vouchers of this SKU: its code is revealed (to you only) and it can
-/// no longer be sold. Units you have on sale cannot be redeemed until you cancel.
+/// no longer be sold. Units you have on sale cannot be redeemed until you cancel. One key
+/// redeems one voucher and reveals one code however often, and however concurrently, it
+/// is sent, on any node: a resend answers the first result.
 #[utoipa::path(
     tag = "vouchers",
     security(("bearer" = [])),
     params(
         ("sku" = String, Path, description = "The SKU"),
-        ("Idempotency-Key" = String, Header, description = "Your id for this redemption: a resend shows the same code and redeems nothing more"),
+        ("Idempotency-Key" = String, Header, description = "Your id for this redemption: a resend shows the same code (`Idempotent-Replayed: true`) and redeems nothing more"),
     ),
     responses(
-        (status = 201, description = "Redeemed, with its code", body = VoucherView),
+        (status = 201, description = "Redeemed, with its code (or redeemed before under this key)", body = VoucherView),
         (status = 400, description = "`idempotency_key_required` or `invalid_idempotency_key`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`unknown_sku`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`no_voucher_to_redeem`, `voucher_expired` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`no_voucher_to_redeem`, `voucher_expired` or `idempotency_key_reused`; or `request_in_progress`: this key's first send is still being carried out (or its voucher is still settling from a trade), send it again after `Retry-After` for its result", body = Problem, content_type = "application/problem+json", headers(
+            ("Retry-After" = u64, description = "With `request_in_progress`: seconds to wait before sending the same key again"),
+        )),
         (status = 503, description = "`unavailable`: retry with the same key", body = Problem, content_type = "application/problem+json"),
     )
 )]
