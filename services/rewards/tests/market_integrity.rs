@@ -60,7 +60,11 @@ impl Rig {
     }
 
     fn node(&self, n: usize) -> &TestApp {
-        if n.is_multiple_of(2) { &self.a } else { &self.b }
+        if n.is_multiple_of(2) {
+            &self.a
+        } else {
+            &self.b
+        }
     }
 
     fn db(&self) -> &sea_orm::DatabaseConnection {

@@ -105,7 +105,11 @@ impl Deployment {
             .unwrap();
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert_eq!(status, reqwest::StatusCode::CREATED, "funding failed: {body}");
+        assert_eq!(
+            status,
+            reqwest::StatusCode::CREATED,
+            "funding failed: {body}"
+        );
     }
 
     /// `platform ledger verify`; panics with its report unless the ledger is sound.
