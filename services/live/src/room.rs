@@ -188,7 +188,8 @@ pub(crate) fn updates(
 /// One try at a submitted event against the room as it stands.
 enum Attempt {
     /// Recorded now, or found recorded before; or refused for good.
-    Done(Result<Recorded, LiveError>),
+    // Boxed: a recorded update is large, and the other variants are small.
+    Done(Box<Result<Recorded, LiveError>>),
     /// Refused by a room that may be behind the log: decided again once it has caught up,
     /// and final if it was not behind.
     Refused(LiveError),
@@ -257,7 +258,7 @@ impl Rooms {
     ) -> Result<Recorded, LiveError> {
         for attempt in 1..=ATTEMPTS {
             match self.attempt(id, room, &event, &guard).await {
-                Attempt::Done(result) => return result,
+                Attempt::Done(result) => return *result,
                 Attempt::Refused(refusal) => {
                     if !self.catch_up(id, room).await? {
                         return Err(refusal);
@@ -287,7 +288,7 @@ impl Rooms {
         if let Some(key) = &guard.key
             && let Some(&seq) = room.keys.get(key)
         {
-            return Attempt::Done(self.resent(id, key, seq, event).await);
+            return Attempt::Done(Box::new(self.resent(id, key, seq, event).await));
         }
         if let Some(expected) = guard.expected_seq
             && expected != room.seq
@@ -299,7 +300,7 @@ impl Rooms {
             // The room is never ahead of the log, so a seq it has passed is stale for
             // sure; one it has not reached may be in the log already.
             return if expected < room.seq {
-                Attempt::Done(Err(mismatch))
+                Attempt::Done(Box::new(Err(mismatch)))
             } else {
                 Attempt::Refused(mismatch)
             };
@@ -319,7 +320,7 @@ impl Rooms {
         match store::append(&self.db, &update, guard.key.as_deref(), changed).await {
             Ok(()) => {}
             Err(AppendError::Taken) => return Attempt::Lost,
-            Err(AppendError::Db(error)) => return Attempt::Done(Err(error.into())),
+            Err(AppendError::Db(error)) => return Attempt::Done(Box::new(Err(error.into()))),
         }
         room.game = next;
         room.seq = update.seq;
@@ -329,10 +330,10 @@ impl Rooms {
             room.keys.insert(key.clone(), update.seq);
         }
         publish(&self.bus, &self.delivered, &update).await;
-        Attempt::Done(Ok(Recorded {
+        Attempt::Done(Box::new(Ok(Recorded {
             update,
             replayed: false,
-        }))
+        })))
     }
 
     /// The match as it stands, first catching up with other nodes' events when the room

@@ -267,27 +267,31 @@ impl LiveService {
     /// of the match when it has viewers for it and they cover it, otherwise from the log
     /// (not from the room: replaying is for viewers, the room is for scorers).
     pub async fn missed(&self, id: Uuid, after: i64) -> Result<Resume, LiveError> {
-        if let Some(resume) = self.from_memory(self.hub.recent(id, after).await, after) {
+        if let Some(resume) = self.resume_from_memory(self.hub.recent(id, after).await, after) {
             return Ok(resume);
         }
-        Ok(self.from_log(id, after).await?.0)
+        Ok(self.resume_from_log(id, after).await?.0)
     }
 
     /// [`LiveService::missed`] for a viewer of the node's hub: from its topic's recent
     /// events, or from the log, which then also fills the topic's recent events for the
     /// viewers that reconnect next.
     pub async fn resume(&self, viewer: &Viewer, id: Uuid, after: i64) -> Result<Resume, LiveError> {
-        if let Some(resume) = self.from_memory(viewer.recent(after), after) {
+        if let Some(resume) = self.resume_from_memory(viewer.recent(after), after) {
             return Ok(resume);
         }
-        let (resume, read) = self.from_log(id, after).await?;
+        let (resume, read) = self.resume_from_log(id, after).await?;
         viewer.backfill(&read);
         Ok(resume)
     }
 
     /// The answer from recent events in memory, when they cover `after` (or none is
     /// needed).
-    fn from_memory(&self, recent: Option<Vec<Arc<Published>>>, after: i64) -> Option<Resume> {
+    fn resume_from_memory(
+        &self,
+        recent: Option<Vec<Arc<Published>>>,
+        after: i64,
+    ) -> Option<Resume> {
         if after < 1 {
             return Some(Resume::Snapshot);
         }
@@ -301,7 +305,7 @@ impl LiveService {
     }
 
     /// The answer from the log, with the events it read after `after`.
-    async fn from_log(
+    async fn resume_from_log(
         &self,
         id: Uuid,
         after: i64,
