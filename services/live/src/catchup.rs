@@ -84,6 +84,7 @@ async fn answer(service: &LiveService, request: &Message) -> Vec<u8> {
 /// not fit in one message.
 async fn resume(service: &LiveService, id: Uuid, after: i64) -> Result<Vec<u8>, LiveError> {
     if let Resume::Missed(events) = service.missed(id, after).await? {
+        let events = events.iter().map(|event| event.update.clone()).collect();
         let missed = encode(&Answer::Missed { events });
         if missed.len() <= MAX_ANSWER_BYTES {
             return Ok(missed);

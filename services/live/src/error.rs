@@ -28,10 +28,11 @@ pub enum LiveError {
     /// someone else scored in between; nothing changed.
     #[error("the match is at seq {actual}, not {expected}: check the scorecard and resend")]
     SeqMismatch { expected: i64, actual: i64 },
-    /// Another writer (a room for the same match on another node) appended this seq first;
-    /// this room has reloaded the log, so a retry is checked against the true match.
-    #[error("another writer appended to this match first")]
-    Conflict,
+    /// Other writers (rooms for the same match on other nodes) appended first every time
+    /// this room tried ([`crate::room::ATTEMPTS`]); nothing was recorded, and a retry is
+    /// checked against the match as the log has it.
+    #[error("other writers kept appending to this match first")]
+    Contended,
     /// The database failed; nothing was applied.
     #[error("storage: {0}")]
     Storage(String),

@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_matches::Migration),
             Box::new(m0002_client_keys::Migration),
             Box::new(m0003_creation_keys::Migration),
+            Box::new(m0004_outbox::Migration),
         ]
     }
 
@@ -214,6 +215,37 @@ mod m0003_creation_keys {
                         .table(LiveMatches::Table)
                         .col(LiveMatches::ClientKey)
                         .unique()
+                        .to_owned(),
+                )
+                .await
+        }
+    }
+}
+
+/// The outbox of live events ([`crate::OUTBOX`]): each event's row is written with the
+/// event, so a node dying between storing and publishing it leaves it to be relayed. The
+/// message-id index serves the deletion of rows whose room published them itself.
+mod m0004_outbox {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m0004_outbox"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager.create_table(crate::OUTBOX.create_table()).await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("live_outbox_message_id")
+                        .table(Alias::new("live_outbox"))
+                        .col(Alias::new("message_id"))
                         .to_owned(),
                 )
                 .await

@@ -1,9 +1,11 @@
 //! The live service as its HTTP layer and SSE streams use it: create and import matches,
-//! hand events to match rooms, read views, and find what a reconnecting viewer missed.
+//! hand events to match rooms, read views, and find what a reconnecting viewer missed
+//! (from the hub's recent events when they cover it, from the log otherwise; the
+//! `live_resumes_total{source}` counter says which).
 
 use crate::error::LiveError;
 use crate::feed::{self, Created, MatchListing, MatchView, Update, status_name};
-use crate::hub::{Hub, Viewer};
+use crate::hub::{Hub, Published, Viewer};
 use crate::room::{self, Guard, Recorded, RoomMsg, Rooms};
 use crate::settings::LiveSettings;
 use crate::store;
@@ -12,6 +14,7 @@ use actors::{ActorError, Handle, Registry, RegistryConfig};
 use bus::{DynBus, StreamConfig};
 use contracts::live::{ALL_MATCHES, STREAM};
 use cricket::{Match, MatchEvent, MatchInfo};
+use outbox::Delivered;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +25,7 @@ use uuid::Uuid;
 pub struct LiveService {
     db: DatabaseConnection,
     bus: DynBus,
+    delivered: Delivered,
     rooms: Registry<Rooms>,
     hub: Arc<Hub>,
     settings: LiveSettings,
@@ -30,18 +34,25 @@ pub struct LiveService {
 /// What a reconnecting viewer gets.
 pub enum Resume {
     /// Exactly the events after its last one, in order (possibly none).
-    Missed(Vec<Update>),
+    Missed(Vec<Arc<Published>>),
     /// Too much was missed (or the id is not one of this match's): start again.
     Snapshot,
 }
 
+/// The bus's `LIVE` stream as the live service keeps it.
+pub fn stream_config(settings: &LiveSettings) -> StreamConfig {
+    let max_age = Duration::from_secs(settings.stream_max_age_hours.saturating_mul(3600));
+    StreamConfig::new(STREAM, [ALL_MATCHES]).with_max_age(max_age)
+}
+
 impl LiveService {
     /// Starts the room registry under `supervisor` and makes sure the bus's `LIVE` stream
-    /// exists.
+    /// exists. Rooms mark what they publish in `delivered`, the outbox relay's.
     pub async fn start(
         db: DatabaseConnection,
         bus: DynBus,
         settings: LiveSettings,
+        delivered: Delivered,
         supervisor: Option<ActorCell>,
     ) -> anyhow::Result<Self> {
         let rooms = Registry::spawn(
@@ -49,6 +60,8 @@ impl LiveService {
             Arc::new(Rooms {
                 db: db.clone(),
                 bus: bus.clone(),
+                delivered: delivered.clone(),
+                view_fresh: Duration::from_millis(settings.view_fresh_ms),
             }),
             RegistryConfig {
                 idle_timeout: Duration::from_secs(settings.room_idle_secs),
@@ -57,13 +70,16 @@ impl LiveService {
             supervisor,
         )
         .await?;
-        let max_age = Duration::from_secs(settings.stream_max_age_hours.saturating_mul(3600));
-        bus.ensure_stream(StreamConfig::new(STREAM, [ALL_MATCHES]).with_max_age(max_age))
-            .await?;
+        bus.ensure_stream(stream_config(&settings)).await?;
         Ok(Self {
             db,
-            hub: Arc::new(Hub::new(bus.clone(), settings.viewer_queue)),
+            hub: Arc::new(Hub::new(
+                bus.clone(),
+                settings.viewer_queue,
+                settings.resume_ring,
+            )),
             bus,
+            delivered,
             rooms,
             settings,
         })
@@ -88,18 +104,26 @@ impl LiveService {
         // a resend a different request.
         let request =
             serde_json::to_vec(&info).map_err(|error| LiveError::Corrupt(error.to_string()))?;
+        let id = Uuid::now_v7();
+        let [started] = &events;
+        let update = Update {
+            match_id: id,
+            seq: 1,
+            event: started.clone(),
+            summary: feed::summary(&game.scorecard()),
+        };
         let (created, replayed) = self
-            .insert(info, &events, &game, key.map(|key| (key, digest(&request))))
+            .insert(
+                id,
+                info,
+                &events,
+                &game,
+                key.map(|key| (key, digest(&request))),
+                Some(&update),
+            )
             .await?;
         if !replayed {
-            let [started] = events;
-            let update = Update {
-                match_id: created.id,
-                seq: created.seq,
-                event: started,
-                summary: feed::summary(&game.scorecard()),
-            };
-            room::publish(&self.bus, &update).await;
+            room::publish(&self.bus, &self.delivered, &update).await;
         }
         Ok((created, replayed))
     }
@@ -118,27 +142,32 @@ impl LiveService {
         let game =
             Match::replay(&imported.events).map_err(|refused| LiveError::Illegal(refused.error))?;
         self.insert(
+            Uuid::now_v7(),
             imported.info,
             &imported.events,
             &game,
             key.map(|key| (key, digest(file))),
+            None,
         )
         .await
     }
 
+    /// Stores a new match `id` with its log, and the outbox row of `announce` when it is
+    /// to be published.
     async fn insert(
         &self,
+        id: Uuid,
         info: MatchInfo,
         events: &[MatchEvent],
         game: &Match,
         key: Option<(String, String)>,
+        announce: Option<&Update>,
     ) -> Result<(Created, bool), LiveError> {
         if let Some((key, digest)) = &key
             && let Some(first) = self.created_before(key, digest).await?
         {
             return Ok((first, true));
         }
-        let id = Uuid::now_v7();
         let created = Created {
             id,
             seq: i64::try_from(events.len()).unwrap_or(i64::MAX),
@@ -149,7 +178,7 @@ impl LiveService {
             digest,
             answer: created.clone(),
         });
-        match store::create(&self.db, id, &info, events, game.status(), record).await {
+        match store::create(&self.db, id, &info, events, game.status(), record, announce).await {
             Ok(()) => Ok((created, false)),
             // Sent twice at once, and the other one won: answer as it was answered.
             Err(store::CreateError::KeyTaken) => match &key {
@@ -234,17 +263,66 @@ impl LiveService {
             .map_err(|error| LiveError::Storage(format!("bus: {error}")))
     }
 
-    /// What a viewer whose last event was `after` missed, read from the log (not from the
-    /// room: replaying is for viewers, the room is for scorers).
+    /// What a viewer whose last event was `after` missed: from this node's recent events
+    /// of the match when it has viewers for it and they cover it, otherwise from the log
+    /// (not from the room: replaying is for viewers, the room is for scorers).
     pub async fn missed(&self, id: Uuid, after: i64) -> Result<Resume, LiveError> {
+        if let Some(resume) = self.resume_from_memory(self.hub.recent(id, after).await, after) {
+            return Ok(resume);
+        }
+        Ok(self.resume_from_log(id, after).await?.0)
+    }
+
+    /// [`LiveService::missed`] for a viewer of the node's hub: from its topic's recent
+    /// events, or from the log, which then also fills the topic's recent events for the
+    /// viewers that reconnect next.
+    pub async fn resume(&self, viewer: &Viewer, id: Uuid, after: i64) -> Result<Resume, LiveError> {
+        if let Some(resume) = self.resume_from_memory(viewer.recent(after), after) {
+            return Ok(resume);
+        }
+        let (resume, read) = self.resume_from_log(id, after).await?;
+        viewer.backfill(&read);
+        Ok(resume)
+    }
+
+    /// The answer from recent events in memory, when they cover `after` (or none is
+    /// needed).
+    fn resume_from_memory(
+        &self,
+        recent: Option<Vec<Arc<Published>>>,
+        after: i64,
+    ) -> Option<Resume> {
+        if after < 1 {
+            return Some(Resume::Snapshot);
+        }
+        let recent = recent?;
+        metrics::counter!("live_resumes_total", "source" => "memory").increment(1);
+        Some(if recent.len() > self.settings.replay_limit {
+            Resume::Snapshot
+        } else {
+            Resume::Missed(recent)
+        })
+    }
+
+    /// The answer from the log, with the events it read after `after`.
+    async fn resume_from_log(
+        &self,
+        id: Uuid,
+        after: i64,
+    ) -> Result<(Resume, Vec<Arc<Published>>), LiveError> {
+        metrics::counter!("live_resumes_total", "source" => "log").increment(1);
         let log = store::log(&self.db, id).await?.ok_or(LiveError::NotFound)?;
         let last = log.last().map_or(0, |logged| logged.seq);
         let missed = usize::try_from(last.saturating_sub(after)).unwrap_or(usize::MAX);
-        if after < 1 || after > last || missed > self.settings.replay_limit {
-            return Ok(Resume::Snapshot);
+        if after > last || missed > self.settings.replay_limit {
+            return Ok((Resume::Snapshot, Vec::new()));
         }
         // Each update carries the score after its event, as the live one did: fold the log.
-        Ok(Resume::Missed(room::updates(id, log, after, last)?))
+        let read: Vec<_> = room::updates(id, log, after, last)?
+            .into_iter()
+            .map(|update| Arc::new(Published::new(update)))
+            .collect();
+        Ok((Resume::Missed(read.clone()), read))
     }
 
     /// Matches with viewers on this node.
@@ -298,10 +376,15 @@ pub(crate) mod testing {
         .await
         .unwrap();
         let bus: DynBus = Arc::new(LocalBus::new());
-        let service =
-            LiveService::start(database.connection().clone(), bus.clone(), settings, None)
-                .await
-                .unwrap();
+        let service = LiveService::start(
+            database.connection().clone(),
+            bus.clone(),
+            settings,
+            Delivered::default(),
+            None,
+        )
+        .await
+        .unwrap();
         (Arc::new(service), bus, database)
     }
 

@@ -26,6 +26,19 @@ pub struct LiveSettings {
     /// How long the bus's `LIVE` stream keeps each event (hours) for durable consumers.
     /// The match log in the database keeps everything; the stream is for catching up.
     pub stream_max_age_hours: u64,
+    /// Recent events each node keeps in memory per match it has viewers for, so that
+    /// reconnecting viewers resume without reading the log.
+    pub resume_ring: usize,
+    /// How often the outbox backstop looks for events nobody published (milliseconds).
+    pub relay_interval_ms: u64,
+    /// How old an unpublished event must be before the backstop publishes it
+    /// (milliseconds): longer than a room's own publish normally takes, so the two rarely
+    /// both publish one event.
+    pub relay_grace_ms: u64,
+    /// A scorecard read on a node may be this stale (milliseconds) when another node wrote
+    /// the last events: a room reads the log for others' events at most this often for
+    /// reads (writes always see them). 0 reads it on every view.
+    pub view_fresh_ms: u64,
 }
 
 impl Default for LiveSettings {
@@ -38,6 +51,10 @@ impl Default for LiveSettings {
             list_limit: 100,
             import_limit_bytes: 8 * 1024 * 1024,
             stream_max_age_hours: 72,
+            resume_ring: 256,
+            relay_interval_ms: 1000,
+            relay_grace_ms: 2000,
+            view_fresh_ms: 100,
         }
     }
 }
@@ -61,6 +78,10 @@ impl LiveSettings {
         anyhow::ensure!(
             self.room_idle_secs > 0,
             "live.room_idle_secs must be positive"
+        );
+        anyhow::ensure!(
+            self.relay_interval_ms > 0,
+            "live.relay_interval_ms must be positive"
         );
         Ok(())
     }

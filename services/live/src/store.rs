@@ -4,12 +4,14 @@
 //! `live_events` is each match's append-only log, keyed by (match_id, seq), with the
 //! scorer's idempotency key (unique per match) on events that came with one. A match
 //! created with an idempotency key keeps it, with a digest of the request and the answer
-//! given, in `live_matches`. Nothing here
-//! knows the match rules: callers hand in events the `cricket` crate has accepted.
+//! given, in `live_matches`. Every event that is published is written with its
+//! `live_outbox` row ([`crate::OUTBOX`]) in one transaction. Nothing here knows the match
+//! rules: callers hand in events the `cricket` crate has accepted.
 
 use crate::error::LiveError;
-use crate::feed::{Created, status_name};
+use crate::feed::{self, Created, Update, status_name};
 use cricket::{MatchEvent, MatchInfo, MatchStatus};
+use outbox::Envelope;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, SqlErr, TransactionTrait,
@@ -76,6 +78,17 @@ pub enum AppendError {
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, LiveError> {
     serde_json::to_string(value).map_err(|error| LiveError::Corrupt(error.to_string()))
+}
+
+/// The outbox row of an update: published on the match's subject under `<match>:<seq>`,
+/// the id JetStream dedupes by, whoever publishes it.
+pub fn envelope(update: &Update) -> Result<Envelope, LiveError> {
+    Envelope::json(
+        feed::message_id(update.match_id, update.seq),
+        feed::subject(update.match_id),
+        update,
+    )
+    .map_err(|error| LiveError::Corrupt(error.to_string()))
 }
 
 fn event_row(
@@ -157,8 +170,9 @@ pub async fn created_with(
     Ok(Some((digest, answer)))
 }
 
-/// Creates a match with its whole log (the `Started` event first), all or nothing, and
-/// its idempotency record when the client sent a key.
+/// Creates a match with its whole log (the `Started` event first), all or nothing, its
+/// idempotency record when the client sent a key, and the outbox row of the update to
+/// publish, if any (an import publishes none).
 pub async fn create(
     db: &DatabaseConnection,
     id: Uuid,
@@ -166,7 +180,9 @@ pub async fn create(
     events: &[MatchEvent],
     status: MatchStatus,
     key: Option<CreationKey>,
+    announce: Option<&Update>,
 ) -> Result<(), CreateError> {
+    let announce = announce.map(envelope).transpose()?;
     let rows = events
         .iter()
         .zip(1_i64..)
@@ -191,27 +207,31 @@ pub async fn create(
             .exec(&txn)
             .await?;
     }
+    if let Some(announce) = announce {
+        crate::OUTBOX.write(&txn, &[announce]).await?;
+    }
     txn.commit().await?;
     Ok(())
 }
 
-/// Appends one event at `seq` (with the scorer's idempotency key, if any), and the match's
-/// new status when it changed, in one transaction.
+/// Appends an update's event at its seq (with the scorer's idempotency key, if any), its
+/// outbox row, and the match's new status when it changed, in one transaction.
 pub async fn append(
     db: &DatabaseConnection,
-    match_id: Uuid,
-    seq: i64,
-    event: &MatchEvent,
+    update: &Update,
     key: Option<&str>,
     status: Option<MatchStatus>,
 ) -> Result<(), AppendError> {
-    let json = to_json(event)
-        .map_err(|error| AppendError::Db(sea_orm::DbErr::Custom(error.to_string())))?;
+    let corrupt = |error: LiveError| AppendError::Db(sea_orm::DbErr::Custom(error.to_string()));
+    let json = to_json(&update.event).map_err(corrupt)?;
+    let announce = envelope(update).map_err(corrupt)?;
+    let (match_id, seq) = (update.match_id, update.seq);
     let run = async {
         let txn = db.begin().await?;
         live_event::Entity::insert(event_row(match_id, seq, json, key.map(str::to_owned)))
             .exec(&txn)
             .await?;
+        crate::OUTBOX.write(&txn, &[announce]).await?;
         if let Some(status) = status {
             live_match::Entity::update_many()
                 .col_expr(
@@ -247,8 +267,19 @@ pub async fn log(
     if exists.is_none() {
         return Ok(None);
     }
+    log_after(db, match_id, 0).await.map(Some)
+}
+
+/// The events of a match's log after seq `after`, in order: what a room that has applied
+/// the log up to `after` has yet to apply.
+pub async fn log_after(
+    db: &DatabaseConnection,
+    match_id: Uuid,
+    after: i64,
+) -> Result<Vec<Logged>, LiveError> {
     let rows = live_event::Entity::find()
         .filter(live_event::Column::MatchId.eq(match_id))
+        .filter(live_event::Column::Seq.gt(after))
         .order_by_asc(live_event::Column::Seq)
         .all(db)
         .await?;
@@ -262,8 +293,7 @@ pub async fn log(
                 })
                 .map_err(|error| LiveError::Corrupt(format!("event {}: {error}", row.seq)))
         })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+        .collect()
 }
 
 /// The most recently created matches, newest first.

@@ -11,6 +11,15 @@
 //!
 //! On Postgres several nodes relay the same table at once without stepping on each other:
 //! each pass claims its rows with `FOR UPDATE SKIP LOCKED`.
+//!
+//! A writer whose readers cannot wait for a relay pass (a live ball) may publish its
+//! events itself right after the commit, the *fast path*, and run the relay as a backstop
+//! ([`Relay::behind_fast_path`]): it tells the relay which events it delivered
+//! ([`Delivered::mark`]), whose rows are then deleted unpublished, and the relay publishes
+//! only rows older than a grace period, which are the ones whose writer failed to publish
+//! or died first. A fast publish that the relay repeats anyway (its writer was slower
+//! than the grace) goes out under the same message id, so it is a duplicate consumers
+//! recognise, never a loss.
 
 use bus::{DynBus, Message, StreamConfig};
 use sea_orm::sea_query::{
@@ -20,13 +29,17 @@ use sea_orm::sea_query::{
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, TransactionTrait,
 };
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// How many rows one relay pass publishes at most.
 const BATCH: u64 = 256;
+
+/// How many delivered ids wait for deletion at most. Past it (the database has been away
+/// for a while) ids are dropped: their rows are published again later, as duplicates.
+const MAX_DELIVERED: usize = 4096;
 
 /// One event waiting to be relayed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,6 +180,46 @@ impl Outbox {
         db: &DatabaseConnection,
         bus: &DynBus,
     ) -> Result<usize, RelayError> {
+        self.relay(db, bus, None).await
+    }
+
+    /// Like [`Outbox::relay_once`], for events written at least `grace` ago only: the
+    /// backstop of writers that publish their events themselves.
+    pub async fn relay_settled(
+        &self,
+        db: &DatabaseConnection,
+        bus: &DynBus,
+        grace: Duration,
+    ) -> Result<usize, RelayError> {
+        self.relay(db, bus, Some(grace)).await
+    }
+
+    /// Deletes the events with these message ids unpublished: their writer published them.
+    /// Returns how many rows went.
+    pub async fn forget(&self, db: &DatabaseConnection, ids: &[String]) -> Result<u64, DbErr> {
+        let mut deleted = 0;
+        // SQLite binds at most 32766 parameters per statement; chunks stay well under it.
+        for chunk in ids.chunks(500) {
+            let delete = Query::delete()
+                .from_table(Alias::new(self.table))
+                .and_where(Expr::col(Alias::new("message_id")).is_in(chunk.iter().cloned()))
+                .to_owned();
+            deleted += db.execute(&delete).await?.rows_affected();
+        }
+        Ok(deleted)
+    }
+
+    async fn relay(
+        &self,
+        db: &DatabaseConnection,
+        bus: &DynBus,
+        grace: Option<Duration>,
+    ) -> Result<usize, RelayError> {
+        // Compared in Rust, not SQL: SQLite keeps timestamps as text, whose order is not
+        // reliably the order of time. Younger rows are locked for the pass, and skipped.
+        let written_by = grace.map(|grace| {
+            chrono::Utc::now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX)
+        });
         let backend = db.get_database_backend();
         let txn = db.begin().await?;
         if backend == DatabaseBackend::Postgres {
@@ -182,6 +235,7 @@ impl Outbox {
                 Alias::new("message_id"),
                 Alias::new("subject"),
                 Alias::new("payload"),
+                Alias::new("created_at"),
             ])
             .from(Alias::new(self.table))
             .order_by(Alias::new("seq"), Order::Asc)
@@ -196,6 +250,12 @@ impl Outbox {
             let id: String = row.try_get_by_index(1)?;
             let subject: String = row.try_get_by_index(2)?;
             let payload: String = row.try_get_by_index(3)?;
+            if let Some(written_by) = written_by {
+                let created_at: chrono::DateTime<chrono::Utc> = row.try_get_by_index(4)?;
+                if created_at > written_by {
+                    continue;
+                }
+            }
             let message = Message::new(subject, payload.into_bytes()).with_id(id);
             // Store-acknowledged: once this returns, the event survives a bus restart.
             bus.publish_durable(message).await?;
@@ -226,12 +286,53 @@ impl Outbox {
     }
 }
 
+/// The events a writer published itself (the fast path), by message id, for its relay to
+/// delete unpublished. Cheap to clone and to mark; marking wakes the relay.
+#[derive(Clone, Debug, Default)]
+pub struct Delivered {
+    ids: Arc<Mutex<Vec<String>>>,
+    wake: Arc<Notify>,
+}
+
+impl Delivered {
+    /// The event with this message id is stored in its stream: its row can go.
+    pub fn mark(&self, message_id: impl Into<String>) {
+        {
+            let mut ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
+            if ids.len() < MAX_DELIVERED {
+                ids.push(message_id.into());
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// How many marked ids wait for their rows to be deleted.
+    pub fn waiting(&self) -> usize {
+        self.ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.ids.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn put_back(&self, mut taken: Vec<String>) {
+        let mut ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        taken.append(&mut ids);
+        taken.truncate(MAX_DELIVERED);
+        *ids = taken;
+    }
+}
+
 /// A running relay: wake it after a commit for instant delivery; it also polls, so events
 /// written by a node that crashed before waking anyone still go out.
 pub struct Relay {
     wake: Arc<Notify>,
     stop: Arc<Notify>,
     task: JoinHandle<()>,
+    delivered: Delivered,
 }
 
 impl Relay {
@@ -244,18 +345,62 @@ impl Relay {
         stream: StreamConfig,
         interval: Duration,
     ) -> Self {
+        Self::start(outbox, db, bus, stream, interval, None)
+    }
+
+    /// Starts the backstop of a writer that publishes its events itself after the commit:
+    /// rows marked [`Delivered`] are deleted unpublished, and only rows written at least
+    /// `grace` ago are published (their writer failed to, or died first). `grace` should
+    /// comfortably exceed the writer's own publish, so that the two rarely overlap.
+    pub fn behind_fast_path(
+        outbox: Outbox,
+        db: DatabaseConnection,
+        bus: DynBus,
+        stream: StreamConfig,
+        interval: Duration,
+        grace: Duration,
+    ) -> Self {
+        Self::start(outbox, db, bus, stream, interval, Some(grace))
+    }
+
+    fn start(
+        outbox: Outbox,
+        db: DatabaseConnection,
+        bus: DynBus,
+        stream: StreamConfig,
+        interval: Duration,
+        grace: Option<Duration>,
+    ) -> Self {
         let wake = Arc::new(Notify::new());
         let stop = Arc::new(Notify::new());
+        let delivered = Delivered {
+            ids: Arc::default(),
+            wake: wake.clone(),
+        };
         let task = tokio::spawn(run(
-            outbox,
-            db,
-            bus,
+            Pass {
+                outbox,
+                db,
+                bus,
+                grace,
+                delivered: delivered.clone(),
+            },
             stream,
             interval,
             wake.clone(),
             stop.clone(),
         ));
-        Self { wake, stop, task }
+        Self {
+            wake,
+            stop,
+            task,
+            delivered,
+        }
+    }
+
+    /// Where the writer marks the events it published itself.
+    pub fn delivered(&self) -> Delivered {
+        self.delivered.clone()
     }
 
     /// Asks for a pass now (cheap; passes coalesce).
@@ -275,10 +420,34 @@ impl Relay {
     }
 }
 
-async fn run(
+/// What one relay pass works on.
+struct Pass {
     outbox: Outbox,
     db: DatabaseConnection,
     bus: DynBus,
+    grace: Option<Duration>,
+    delivered: Delivered,
+}
+
+impl Pass {
+    /// Deletes the rows of delivered events, then publishes what is due.
+    async fn run(&self) -> Result<usize, RelayError> {
+        let delivered = self.delivered.take();
+        if !delivered.is_empty()
+            && let Err(error) = self.outbox.forget(&self.db, &delivered).await
+        {
+            self.delivered.put_back(delivered);
+            return Err(error.into());
+        }
+        match self.grace {
+            Some(grace) => self.outbox.relay_settled(&self.db, &self.bus, grace).await,
+            None => self.outbox.relay_once(&self.db, &self.bus).await,
+        }
+    }
+}
+
+async fn run(
+    pass: Pass,
     stream: StreamConfig,
     interval: Duration,
     wake: Arc<Notify>,
@@ -288,19 +457,19 @@ async fn run(
     let mut backoff = interval;
     loop {
         if !stream_ready {
-            match bus.ensure_stream(stream.clone()).await {
+            match pass.bus.ensure_stream(stream.clone()).await {
                 Ok(()) => stream_ready = true,
                 Err(error) => tracing::warn!(%error, stream = %stream.name, "outbox stream"),
             }
         }
         let mut pause = interval;
         if stream_ready {
-            match outbox.relay_once(&db, &bus).await {
+            match pass.run().await {
                 // A full batch means more may be waiting: go again at once.
                 Ok(n) if n as u64 == BATCH => continue,
                 Ok(_) => backoff = interval,
                 Err(error) => {
-                    tracing::warn!(%error, table = outbox.table, "outbox relay pass failed");
+                    tracing::warn!(%error, table = pass.outbox.table, "outbox relay pass failed");
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                     pause = backoff;
                 }
@@ -311,5 +480,105 @@ async fn run(
             () = wake.notified() => {}
             () = tokio::time::sleep(pause) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use bus::{ConsumerConfig, LocalBus};
+    use futures::StreamExt;
+    use storage::testing::TestDatabase;
+
+    const OUTBOX: Outbox = Outbox::new("test_outbox");
+
+    async fn setup() -> (TestDatabase, DynBus) {
+        let database = TestDatabase::new().await.unwrap();
+        let db = database.connection();
+        db.execute(&OUTBOX.create_table()).await.unwrap();
+        let bus: DynBus = Arc::new(LocalBus::new());
+        bus.ensure_stream(StreamConfig::new("TEST_OUTBOX", ["outbox.test.>"]))
+            .await
+            .unwrap();
+        (database, bus)
+    }
+
+    fn envelope(n: u32) -> Envelope {
+        Envelope::json(format!("event-{n}"), format!("outbox.test.{n}"), &n).unwrap()
+    }
+
+    /// Behind a fast path: a young row is left to its writer, a delivered one is deleted
+    /// unpublished, and one whose writer never said it delivered is published once old
+    /// enough.
+    #[tokio::test]
+    async fn a_backstop_relays_only_what_its_writer_did_not_deliver() {
+        let (database, bus) = setup().await;
+        let db = database.connection();
+        OUTBOX.write(db, &[envelope(1), envelope(2)]).await.unwrap();
+
+        // Both are younger than the grace: nothing goes out.
+        let relayed = OUTBOX
+            .relay_settled(db, &bus, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert_eq!(relayed, 0);
+        assert_eq!(OUTBOX.pending(db).await.unwrap(), 2);
+
+        // The writer delivered event 1 itself; event 2 it did not (it crashed).
+        assert_eq!(OUTBOX.forget(db, &["event-1".to_owned()]).await.unwrap(), 1);
+        let relayed = OUTBOX
+            .relay_settled(db, &bus, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(relayed, 1);
+        assert_eq!(OUTBOX.pending(db).await.unwrap(), 0);
+
+        let mut consumer = bus
+            .consume(ConsumerConfig::new("TEST_OUTBOX", "test"))
+            .await
+            .unwrap();
+        let message = consumer.next().await.unwrap().unwrap();
+        assert_eq!(message.message.subject, "outbox.test.2");
+        assert_eq!(message.message.id(), Some("event-2"));
+    }
+
+    /// A running backstop deletes the rows its writer marks delivered without publishing
+    /// them, and publishes the rest after the grace.
+    #[tokio::test]
+    async fn a_running_backstop_deletes_delivered_rows_and_publishes_the_rest() {
+        let (database, bus) = setup().await;
+        let db = database.connection().clone();
+        let relay = Relay::behind_fast_path(
+            OUTBOX,
+            db.clone(),
+            bus.clone(),
+            StreamConfig::new("TEST_OUTBOX", ["outbox.test.>"]),
+            Duration::from_millis(20),
+            Duration::from_millis(100),
+        );
+        let delivered = relay.delivered();
+        OUTBOX
+            .write(&db, &[envelope(1), envelope(2)])
+            .await
+            .unwrap();
+        delivered.mark("event-1");
+
+        let mut consumer = bus
+            .consume(ConsumerConfig::new("TEST_OUTBOX", "test"))
+            .await
+            .unwrap();
+        let message = tokio::time::timeout(Duration::from_secs(10), consumer.next())
+            .await
+            .expect("the undelivered event is relayed")
+            .unwrap()
+            .unwrap();
+        assert_eq!(message.message.id(), Some("event-2"));
+        assert_eq!(OUTBOX.pending(&db).await.unwrap(), 0);
+        assert_eq!(delivered.waiting(), 0);
+        let (task, stop) = relay.into_task();
+        stop.notify_one();
+        task.await.unwrap();
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Scoring is safe to retry: an `Idempotency-Key` makes a resent event return the first
 //! answer, and `If-Match: "<seq>"` refuses an event scored on top of one the scorer had not
-//! seen. Both are read by the [`Guard`] extractor. Creating and importing a match take an
+//! seen. Which node takes the request does not matter: one behind another node's writes
+//! catches up first. Both are read by the [`Guard`] extractor. Creating and importing a match take an
 //! `Idempotency-Key` too ([`IdempotencyKey`]): a resend returns the match created first.
 
 use crate::feed::{Created, MatchListing, MatchView, Update};
@@ -141,9 +142,11 @@ pub async fn get(service: Data<LiveService>, id: Path<Uuid>) -> Result<HttpRespo
         (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: editors and admins only", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`match_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`seq_mismatch`: the match is not at the `If-Match` seq; `idempotency_key_reused`: the key came with a different event; `concurrent_write`: another scorer's event was recorded first", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`seq_mismatch`: the match is not at the `If-Match` seq; `idempotency_key_reused`: the key came with a different event", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The match rules' code (`not_started`, `already_started`, `match_over`, `no_innings`, `innings_closed`, `innings_in_progress`, `unknown_team`, `invalid_innings`, `unknown_player`, `wrong_batter`, `too_many_wickets`, `invalid_runs`, `invalid_extras`, `invalid_wicket`, `invalid_target`, `invalid_close`, `nothing_to_undo`, `unknown_ball`, `amend_conflict`) or `invalid_body`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable` (with `Retry-After` when the match's room is paused after failing repeatedly) or `overloaded` (too many requests are waiting for this match; `Retry-After: 1`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: storage or the match room is away, the room is paused after failing repeatedly, or other events for the match (through other nodes) kept being recorded first and nothing was recorded; `overloaded`: too many requests are waiting for this match. Resend after `Retry-After`", body = Problem, content_type = "application/problem+json", headers(
+            ("Retry-After" = u64, description = "Seconds to wait before sending the event again"),
+        )),
         (status = 504, description = "`timeout`: the event may still be recorded; check the scorecard", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -175,9 +178,11 @@ pub async fn submit(
         (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: editors and admins only", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`match_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`seq_mismatch`, `idempotency_key_reused` or `concurrent_write`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`seq_mismatch` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`nothing_to_undo`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable` (with `Retry-After` when the match's room is paused after failing repeatedly) or `overloaded` (too many requests are waiting for this match; `Retry-After: 1`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: storage or the match room is away, the room is paused after failing repeatedly, or other events for the match (through other nodes) kept being recorded first and nothing was recorded; `overloaded`: too many requests are waiting for this match. Resend after `Retry-After`", body = Problem, content_type = "application/problem+json", headers(
+            ("Retry-After" = u64, description = "Seconds to wait before sending the event again"),
+        )),
         (status = 504, description = "`timeout`", body = Problem, content_type = "application/problem+json"),
     )
 )]

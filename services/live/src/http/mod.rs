@@ -6,6 +6,7 @@ pub mod stream;
 
 use crate::error::LiveError;
 use crate::service::LiveService;
+use actix_web::http::header;
 use actix_web::web::{Data, ServiceConfig};
 use actors::ActorError;
 use web::ApiError;
@@ -61,10 +62,10 @@ impl From<LiveError> for ApiError {
                 ApiError::conflict("idempotency_key_reused", error.to_string())
             }
             LiveError::SeqMismatch { .. } => ApiError::conflict("seq_mismatch", error.to_string()),
-            LiveError::Conflict => ApiError::conflict(
-                "concurrent_write",
-                "another scorer's event was recorded first; check the scorecard and retry",
-            ),
+            LiveError::Contended => ApiError::unavailable(
+                "other events for this match kept being recorded first; nothing was recorded, retry",
+            )
+            .with_header(header::RETRY_AFTER, "1"),
             LiveError::Storage(cause) => {
                 tracing::warn!(%cause, "live storage unavailable");
                 ApiError::unavailable("live scoring is unavailable; retry")

@@ -1,8 +1,9 @@
 //! `GET /v1/live/matches/{id}/stream`: a match as Server-Sent Events.
 //!
 //! The stream opens with a `snapshot` event (the scorecard and its seq), or, for a client
-//! reconnecting with `Last-Event-ID`, exactly the `event`s it missed, read from the log (a
-//! fresh `snapshot` when it missed more than `live.replay_limit`). Then each `event` as the
+//! reconnecting with `Last-Event-ID`, exactly the `event`s it missed: from the node's
+//! recent events of the match when they go back that far ([`crate::hub`]), read from the
+//! log otherwise (a fresh `snapshot` when it missed more than `live.replay_limit`). Then each `event` as the
 //! room applies it, with `id:` its seq; a comment line every `live.heartbeat_secs`.
 //!
 //! The viewer is subscribed to the node's hub before the opening is read, so nothing can
@@ -62,7 +63,7 @@ pub async fn stream(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<i64>().ok());
     let viewer = service.watch(id).await?;
-    let (opening, cursor) = opening(&service, id, last_event_id).await?;
+    let (opening, cursor) = opening(&service, &viewer, id, last_event_id).await?;
     let every = Duration::from_secs(service.settings().heartbeat_secs);
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -90,14 +91,18 @@ pub async fn stream(
 /// The first frames and the seq they bring the viewer to.
 async fn opening(
     service: &LiveService,
+    viewer: &Viewer,
     id: Uuid,
     last_event_id: Option<i64>,
 ) -> Result<(VecDeque<Bytes>, i64), LiveError> {
     if let Some(after) = last_event_id
-        && let Resume::Missed(updates) = service.missed(id, after).await?
+        && let Resume::Missed(updates) = service.resume(viewer, id, after).await?
     {
         let cursor = updates.last().map_or(after, |update| update.seq);
-        return Ok((updates.iter().map(sse::event_frame).collect(), cursor));
+        return Ok((
+            updates.iter().map(|update| update.frame.clone()).collect(),
+            cursor,
+        ));
     }
     let view = service.view(id).await?;
     let cursor = view.seq;
@@ -152,12 +157,16 @@ impl Feed {
             self.pending.push_back(published.frame.clone());
             return;
         }
-        match self.service.missed(self.id, self.cursor).await {
+        match self
+            .service
+            .resume(&self.viewer, self.id, self.cursor)
+            .await
+        {
             Ok(Resume::Missed(updates)) => {
                 for missed in updates {
                     if missed.seq > self.cursor {
                         self.cursor = missed.seq;
-                        self.pending.push_back(sse::event_frame(&missed));
+                        self.pending.push_back(missed.frame.clone());
                     }
                 }
             }
