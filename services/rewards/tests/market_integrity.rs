@@ -679,7 +679,7 @@ async fn a_settlement_the_wallet_refuses_halts_its_market_visibly() {
     // The settlement behind it waits for a person: it is neither sent nor moves a code.
     let behind = settlement::Entity::find()
         .filter(settlement::Column::Sku.eq("HALT_1"))
-        .filter(settlement::Column::Seq.eq(2))
+        .filter(settlement::Column::Seq.eq(2_i64))
         .one(rig.db())
         .await
         .unwrap()
