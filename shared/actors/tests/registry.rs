@@ -160,6 +160,22 @@ fn failures_seen(
     failures
 }
 
+/// Polls `key` (bounded by `WAIT`) until its circuit is open and returns the wait it
+/// answers with: the crash that opens it is processed by the supervisor after the caller
+/// saw it, and a dying actor may look alive for a moment.
+async fn until_circuit_opens(registry: &Registry<Counters>, key: &str) -> Duration {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match registry.get(key.into()).await {
+                Err(ActorError::CircuitOpen { retry_after }) => return retry_after,
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    })
+    .await
+    .expect("the circuit opened")
+}
+
 /// Poll `registry.get(key)` until it answers something other than `CircuitOpen`.
 async fn until_circuit_closes(
     registry: &Registry<Counters>,
@@ -305,32 +321,13 @@ async fn a_closed_circuit_starts_from_a_clean_history() {
     let handle = registry.get("k".into()).await.unwrap();
     assert!(handle.call(|reply| Msg::Fail { reply }).await.is_err());
     // Open at once (no restarts allowed) ...
-    let open = tokio::time::timeout(WAIT, async {
-        loop {
-            match registry.get("k".into()).await {
-                Err(ActorError::CircuitOpen { .. }) => return,
-                // The dying actor may still look alive for a moment.
-                _ => tokio::time::sleep(Duration::from_millis(5)).await,
-            }
-        }
-    })
-    .await;
-    assert!(open.is_ok(), "the circuit opened");
+    until_circuit_opens(&registry, "k").await;
     // ... then the probe succeeds and closes it.
     let back = until_circuit_closes(&registry, "k").await.unwrap();
     assert_eq!(back.call(|reply| Msg::Ping { reply }).await, Ok(()));
     // The next crash opens again at the initial period, not a doubled one.
     assert!(back.call(|reply| Msg::Fail { reply }).await.is_err());
-    let refused = tokio::time::timeout(WAIT, async {
-        loop {
-            match registry.get("k".into()).await {
-                Err(ActorError::CircuitOpen { retry_after }) => return retry_after,
-                _ => tokio::time::sleep(Duration::from_millis(5)).await,
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let refused = until_circuit_opens(&registry, "k").await;
     assert!(refused <= config().circuit.open_initial, "{refused:?}");
     assert_eq!(db.inits("k"), 2);
     registry.stop().await;
@@ -362,16 +359,7 @@ async fn init_failures_during_restarts_open_the_circuit_without_further_calls() 
     assert!(handle.call(|reply| Msg::Fail { reply }).await.is_err());
     // The eager restarts fail by themselves until the circuit opens; a caller arriving
     // meanwhile waits for that and is refused, not left to time out.
-    let answered = tokio::time::timeout(WAIT, async {
-        loop {
-            match registry.get("k".into()).await {
-                Err(ActorError::CircuitOpen { retry_after }) => return retry_after,
-                _ => tokio::time::sleep(Duration::from_millis(5)).await,
-            }
-        }
-    })
-    .await
-    .expect("the circuit opened");
+    let answered = until_circuit_opens(&registry, "k").await;
     assert!(answered > Duration::from_secs(20), "{answered:?}");
     assert!(registry.is_running());
     assert_eq!(
